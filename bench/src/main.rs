@@ -1,0 +1,255 @@
+//! `bench`: yiwang's benchmarks, one scenario per capability, one JSON line per result.
+//! Loopback and local files only; every loop is bounded.
+//!
+//!     cargo run --release -p yiwang-bench -- ledger-append --writers 1,8,64 --appends 20000
+//!     cargo run --release -p yiwang-bench -- ledger-proof --leaves 10000000 --data-dir /var/tmp/yiwang-bench
+//!     cargo run --release -p yiwang-bench -- ledger-append --pymerkle   (adds pymerkle and the ratios)
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use rand::Rng;
+use serde_json::{Value, json};
+use yiwang::ledger::{self, Entry, LedgerError};
+use yiwang::store::Store;
+
+#[derive(Parser)]
+#[command(name = "bench", about = "yiwang benchmarks; prints one JSON line per result")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Durable evidence-log appends per second, each its own acknowledged write, with N writers.
+    LedgerAppend {
+        #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+        writers: Vec<usize>,
+        /// Appends per writer count.
+        #[arg(long, default_value_t = 20_000)]
+        appends: usize,
+        /// Run against this database instead of a fresh SQLite file (e.g. a PostgreSQL database).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Also run pymerkle (PyPI) on the same workload and print the ratios.
+        #[arg(long)]
+        pymerkle: bool,
+    },
+    /// Inclusion-proof latency in a log of N leaves (built, or grown, in `--data-dir`).
+    LedgerProof {
+        #[arg(long, default_value_t = 10_000_000)]
+        leaves: u64,
+        #[arg(long, default_value_t = 10_000)]
+        samples: usize,
+        /// Keep the log here between runs; a temporary directory when not given.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Also time pymerkle's proofs at this many leaves, and ours at the same size.
+        #[arg(long)]
+        pymerkle_leaves: Option<u64>,
+    },
+}
+
+fn emit(line: Value) {
+    println!("{line}");
+}
+
+async fn open_sqlite(dir: &Path) -> Store {
+    std::fs::create_dir_all(dir).expect("data dir");
+    Store::open(&format!("sqlite://{}", dir.join("yiwang.db").display())).await.expect("open store")
+}
+
+/// Leaf `n` of every scenario: the shape of a real change's leaf.
+fn append_item(tx: &mut yiwang::store::WriteTx, n: usize) -> Result<(), LedgerError> {
+    let payload = n.to_string();
+    let entry = Entry {
+        kind: "bench.append",
+        subject: format!("item:{n}"),
+        actor: "system".into(),
+        payload: payload.as_bytes(),
+    };
+    ledger::append(tx, entry)
+}
+
+async fn append_one(store: &Store, n: usize) -> Result<(), LedgerError> {
+    store.write(move |tx| Box::pin(async move { append_item(tx, n) })).await
+}
+
+async fn ledger_append(store: &Store, backend: &str, writers: usize, appends: usize) -> f64 {
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let per_writer = appends / writers;
+    for w in 0..writers {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for i in 0..per_writer {
+                append_one(&store, w * per_writer + i).await.expect("append");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("writer");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let total = per_writer * writers;
+    let rate = total as f64 / seconds;
+    emit(json!({"scenario": "ledger_append", "backend": backend, "durable": true, "writers": writers,
+                "appends": total, "seconds": round(seconds), "appends_per_second": round(rate)}));
+    rate
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn pymerkle(args: &[String]) -> Vec<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pymerkle_bench.py");
+    let output = std::process::Command::new("python3").arg(script).args(args).stderr(Stdio::inherit()).output();
+    let output = match output {
+        Ok(o) if o.status.success() => o,
+        _ => {
+            emit(json!({"scenario": "pymerkle", "error": "pymerkle_bench.py failed; pip install pymerkle"}));
+            return Vec::new();
+        }
+    };
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .inspect(|v| emit(v.clone()))
+        .collect()
+}
+
+/// Grows the log in `store` to `leaves`, in large transactions through the ordinary append path.
+async fn grow(store: &Store, leaves: u64) {
+    let started = Instant::now();
+    let mut size = ledger::size(store).await.expect("size");
+    let initial = size;
+    while size < leaves {
+        let batch = (leaves - size).min(100_000);
+        let first = size as usize;
+        store
+            .write(move |tx| {
+                Box::pin(async move {
+                    for n in first..first + batch as usize {
+                        append_item(tx, n)?;
+                    }
+                    Ok::<_, LedgerError>(())
+                })
+            })
+            .await
+            .expect("grow");
+        size += batch;
+    }
+    if size > initial {
+        emit(
+            json!({"scenario": "ledger_build", "leaves": size, "added": size - initial, "seconds": round(started.elapsed().as_secs_f64())}),
+        );
+    }
+}
+
+async fn proof_latency(store: &Store, samples: usize) -> Value {
+    let size = ledger::size(store).await.expect("size");
+    let mut rng = rand::thread_rng();
+    // Warm up: the first touches of a large file measure the disk, not the log.
+    for _ in 0..samples / 10 {
+        ledger::inclusion_proof(store, rng.gen_range(0..size), size).await.expect("proof");
+    }
+    let mut micros = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let index = rng.gen_range(0..size);
+        let started = Instant::now();
+        let proof = ledger::inclusion_proof(store, index, size).await.expect("proof");
+        micros.push(started.elapsed().as_secs_f64() * 1e6);
+        assert!(!proof.is_empty() || size == 1);
+    }
+    micros.sort_by(f64::total_cmp);
+    let at = |p: f64| micros[((micros.len() as f64 * p) as usize).min(micros.len() - 1)];
+    let line = json!({"scenario": "ledger_inclusion_proof", "backend": "sqlite", "leaves": size, "samples": samples,
+                      "p50_us": round(at(0.5)), "p99_us": round(at(0.99)), "max_us": round(micros[micros.len() - 1])});
+    emit(line.clone());
+    line
+}
+
+fn ratio(name: &str, ours: f64, theirs: f64) {
+    if theirs > 0.0 {
+        emit(
+            json!({"scenario": "ratio", "what": name, "yiwang": round(ours), "pymerkle": round(theirs), "ratio": round(ours / theirs)}),
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    match Cli::parse().scenario {
+        Scenario::LedgerAppend { writers, appends, database_url, pymerkle: with_pymerkle } => {
+            let mut rates = Vec::new();
+            for w in writers {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let (store, backend) = match &database_url {
+                    Some(url) => (Store::open(url).await.expect("open"), store_backend(url)),
+                    None => (open_sqlite(dir.path()).await, "sqlite"),
+                };
+                rates.push((w, ledger_append(&store, backend, w, appends).await));
+            }
+            if with_pymerkle {
+                let theirs = pymerkle(&[
+                    "--appends".into(),
+                    appends.min(5000).to_string(),
+                    "--proof-leaves".into(),
+                    "1000".into(),
+                    "--samples".into(),
+                    "10".into(),
+                ]);
+                let pm = theirs
+                    .iter()
+                    .find(|v| v["scenario"] == "pymerkle_append")
+                    .and_then(|v| v["appends_per_second"].as_f64())
+                    .unwrap_or(0.0);
+                for (w, rate) in rates {
+                    ratio(
+                        &format!("durable appends per second, yiwang with {w} writers vs pymerkle SqliteTree"),
+                        rate,
+                        pm,
+                    );
+                }
+            }
+        }
+        Scenario::LedgerProof { leaves, samples, data_dir, pymerkle_leaves } => {
+            let temp = tempfile::tempdir().expect("temp dir");
+            let dir = data_dir.unwrap_or_else(|| temp.path().to_owned());
+            let store = open_sqlite(&dir).await;
+            grow(&store, leaves).await;
+            proof_latency(&store, samples).await;
+            if let Some(small) = pymerkle_leaves {
+                let small_dir = tempfile::tempdir().expect("temp dir");
+                let small_store = open_sqlite(small_dir.path()).await;
+                grow(&small_store, small).await;
+                let ours = proof_latency(&small_store, samples.min(1000)).await;
+                let theirs = pymerkle(&[
+                    "--appends".into(),
+                    "10".into(),
+                    "--proof-leaves".into(),
+                    small.to_string(),
+                    "--samples".into(),
+                    samples.min(1000).to_string(),
+                ]);
+                if let Some(pm) = theirs.iter().find(|v| v["scenario"] == "pymerkle_inclusion_proof") {
+                    let (ours, theirs) = (ours["p99_us"].as_f64().unwrap_or(0.0), pm["p99_us"].as_f64().unwrap_or(0.0));
+                    if ours > 0.0 {
+                        emit(
+                            json!({"scenario": "ratio", "what": format!("p99 inclusion-proof latency at {small} leaves, pymerkle / yiwang"),
+                                    "yiwang_us": ours, "pymerkle_us": theirs, "ratio": round(theirs / ours)}),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn store_backend(url: &str) -> &'static str {
+    if url.starts_with("postgres") { "postgres" } else { "sqlite" }
+}

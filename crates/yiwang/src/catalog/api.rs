@@ -1,0 +1,120 @@
+//! JSON handlers for the public catalogue.
+
+use axum::extract::{DefaultBodyLimit, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::ItemSummary;
+use crate::AppState;
+use crate::http::auth::Actor;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Json, Path, Query};
+use crate::identity::{self, Role};
+
+/// Imports carry the whole catalogue, larger than the default body limit.
+pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    let import = OpenApiRouter::new().routes(routes!(import)).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES));
+    OpenApiRouter::new()
+        .routes(routes!(list_items))
+        .routes(routes!(get_item))
+        .routes(routes!(versions))
+        .routes(routes!(version))
+        .routes(routes!(export))
+        .merge(import)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ItemQuery {
+    /// A department code, e.g. `440400-GAJ`.
+    pub department: Option<String>,
+    /// At most 200; default 50.
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// Published service items, optionally of one department.
+#[utoipa::path(get, path = "/api/catalog/items", tag = "catalog", params(ItemQuery),
+    responses((status = 200, description = "OK", body = [ItemSummary]), (status = 422, description = "A field is invalid", body = ErrorBody)))]
+async fn list_items(
+    State(state): State<AppState>,
+    Query(q): Query<ItemQuery>,
+) -> Result<axum::Json<Vec<ItemSummary>>, ApiError> {
+    let (limit, offset) = crate::http::extract::page_bounds(q.limit, q.offset)?;
+    Ok(axum::Json(super::summaries(&state.store, q.department.as_deref(), limit, offset).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PublishedItem {
+    pub version: i64,
+    /// The item document with every GB/T 39046 element (see the README).
+    #[schema(value_type = Object)]
+    pub item: super::model::ItemDocument,
+}
+
+/// The published guide of one item, by implementation code.
+#[utoipa::path(get, path = "/api/catalog/items/{code}", tag = "catalog", params(("code" = String, Path, description = "implementation code")),
+    responses((status = 200, description = "OK", body = PublishedItem), (status = 404, description = "No such item", body = ErrorBody)))]
+async fn get_item(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<axum::Json<PublishedItem>, ApiError> {
+    let (item, version) = super::published(&state.store, &code).await?;
+    Ok(axum::Json(PublishedItem { version, item }))
+}
+
+/// The history of an item: every published version with its author and time, newest first.
+#[utoipa::path(get, path = "/api/catalog/items/{code}/versions", tag = "catalog", params(("code" = String, Path)),
+    responses((status = 200, description = "OK", body = [super::VersionInfo]), (status = 404, description = "No such item", body = ErrorBody)))]
+async fn versions(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<axum::Json<Vec<super::VersionInfo>>, ApiError> {
+    Ok(axum::Json(super::versions(&state.store, &code).await?))
+}
+
+/// One published version of an item, current or earlier.
+#[utoipa::path(get, path = "/api/catalog/items/{code}/versions/{version}", tag = "catalog",
+    params(("code" = String, Path), ("version" = i64, Path)),
+    responses((status = 200, description = "OK", body = PublishedItem), (status = 404, description = "No such version", body = ErrorBody)))]
+async fn version(
+    State(state): State<AppState>,
+    Path((code, version)): Path<(String, i64)>,
+) -> Result<axum::Json<PublishedItem>, ApiError> {
+    let item = super::version(&state.store, &code, version).await?;
+    Ok(axum::Json(PublishedItem { version, item }))
+}
+
+/// The whole published catalogue as JSON, in the form import takes.
+#[utoipa::path(get, path = "/api/catalog/export", tag = "catalog", responses((status = 200, description = "OK", body = [Object])))]
+async fn export(State(state): State<AppState>) -> Result<axum::Json<Vec<super::model::ItemDocument>>, ApiError> {
+    Ok(axum::Json(super::export(&state.store).await?))
+}
+
+/// Imports items (a JSON array of item documents): new items are created, changed ones get a new
+/// version, identical ones are left alone. One invalid item (named `items[i].field`) or one item
+/// of a department outside the caller's admin scope, and nothing is imported.
+#[utoipa::path(post, path = "/api/catalog/import", tag = "catalog", request_body = [Object],
+    responses((status = 200, description = "OK", body = super::PublishReport), (status = 401, description = "Not signed in", body = ErrorBody),
+              (status = 403, description = "Not allowed", body = ErrorBody), (status = 422, description = "A field is invalid", body = ErrorBody)))]
+async fn import(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(items): Json<Vec<super::model::ItemDocument>>,
+) -> Result<axum::Json<super::PublishReport>, ApiError> {
+    let reached = identity::departments_reached(&state.store, &actor.principal, Role::PlatformAdmin).await?;
+    if reached.is_empty() {
+        return Err(ApiError::Forbidden);
+    }
+    let by = actor.principal.account_id;
+    let report = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move { super::publish(tx, &items, Some(by), |code| reached.contains(code)).await })
+        })
+        .await?;
+    Ok(axum::Json(report))
+}

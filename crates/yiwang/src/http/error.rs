@@ -1,0 +1,205 @@
+//! Every failure a client can see, as one enum whose variants are HTTP outcomes.
+//!
+//! Modules return their own error enums; the `From` impls below decide the status, the stable
+//! machine-readable `code` (which the pages turn into Chinese or English text) and the `field`.
+//! Internal errors are logged once here and never shown.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::calendar::CalendarAdminError;
+use crate::catalog::CatalogError;
+use crate::identity::IdentityError;
+use crate::ledger::LedgerError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request could not be read at all (malformed JSON, bad query string).
+    BadRequest {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    /// 422: the request was read, but a field is invalid.
+    Invalid {
+        code: &'static str,
+        message: String,
+        field: String,
+    },
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    /// 415: the body is not JSON.
+    UnsupportedMediaType,
+    TooManyRequests {
+        retry_after_secs: i64,
+    },
+    /// 503: the database cannot be reached; the client may retry.
+    Unavailable,
+    Internal(String),
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_id_number`.
+    pub code: String,
+    pub message: String,
+    /// The request field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Invalid { code, message: message.into(), field: field.into() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn detail(&self) -> ErrorDetail {
+        let (code, message, field) = match self {
+            ApiError::BadRequest { code, message, field } => (*code, message.clone(), field.clone()),
+            ApiError::Invalid { code, message, field } => (*code, message.clone(), Some(field.clone())),
+            ApiError::Unauthenticated => ("unauthenticated", "请先登录 / sign in first".into(), None),
+            ApiError::Forbidden => ("forbidden", "无权执行此操作 / not allowed".into(), None),
+            ApiError::NotFound => ("not_found", "记录不存在 / not found".into(), None),
+            ApiError::UnsupportedMediaType => (
+                "unsupported_media_type",
+                "请求体应为 application/json / the body must be application/json".into(),
+                None,
+            ),
+            ApiError::TooManyRequests { retry_after_secs } => (
+                "too_many_attempts",
+                format!(
+                    "尝试次数过多，请{retry_after_secs}秒后再试 / too many attempts, retry in {retry_after_secs} s"
+                ),
+                None,
+            ),
+            ApiError::Unavailable => ("unavailable", "服务暂不可用，请稍后重试 / temporarily unavailable".into(), None),
+            ApiError::Internal(_) => ("internal", "系统内部错误 / internal error".into(), None),
+        };
+        ErrorDetail { code: code.to_owned(), message, field }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let mut response = (self.status(), axum::Json(ErrorBody { error: self.detail() })).into_response();
+        if let ApiError::TooManyRequests { retry_after_secs } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                ApiError::Unavailable
+            }
+            sqlx::Error::Database(ref db) if is_transient(db.code().as_deref()) => {
+                tracing::warn!(error = %err, "database busy or restarting");
+                ApiError::Unavailable
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// SQLite busy/locked, PostgreSQL serialization failure, deadlock, shutdown, connection errors.
+fn is_transient(code: Option<&str>) -> bool {
+    matches!(code, Some("5" | "6" | "40001" | "40P01" | "57P01" | "57P02" | "57P03"))
+        || code.is_some_and(|c| c.starts_with("08"))
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(err: IdentityError) -> Self {
+        match err {
+            IdentityError::Invalid { field, source } => ApiError::invalid(field, source.code, source.message),
+            IdentityError::Rule { field, code, message } => ApiError::invalid(field, code, message),
+            IdentityError::BadCredentials => ApiError::Invalid {
+                code: "bad_credentials",
+                message: "账号或密码错误 / wrong login or password".into(),
+                field: "password".into(),
+            },
+            IdentityError::Throttled { retry_after_secs } => ApiError::TooManyRequests { retry_after_secs },
+            IdentityError::Duplicate { field } => {
+                ApiError::invalid(field, "already_registered", "已被注册 / already registered")
+            }
+            IdentityError::NotFound => ApiError::NotFound,
+            IdentityError::Forbidden => ApiError::Forbidden,
+            IdentityError::Hashing => ApiError::Internal("password hashing failed".into()),
+            IdentityError::Ledger(e) => e.into(),
+            IdentityError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<CalendarAdminError> for ApiError {
+    fn from(err: CalendarAdminError) -> Self {
+        match err {
+            CalendarAdminError::Invalid { field, code, message } => ApiError::invalid(field, code, message),
+            CalendarAdminError::NotFound => ApiError::NotFound,
+            CalendarAdminError::Forbidden => ApiError::Forbidden,
+            CalendarAdminError::Ledger(e) => e.into(),
+            CalendarAdminError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(err: LedgerError) -> Self {
+        match err {
+            LedgerError::Invalid { field, message } => ApiError::invalid(field, "out_of_range", message),
+            LedgerError::NotFound => ApiError::NotFound,
+            LedgerError::Key(message) | LedgerError::Corrupt(message) => ApiError::Internal(message),
+            LedgerError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(err: CatalogError) -> Self {
+        match err {
+            CatalogError::Invalid { index, problem } => {
+                ApiError::invalid(format!("items[{index}].{}", problem.field), "invalid_item", problem.message)
+            }
+            CatalogError::Duplicate(code) => ApiError::invalid(
+                "implementation_code",
+                "already_registered",
+                format!("{code} 已存在 / already exists"),
+            ),
+            CatalogError::NotFound => ApiError::NotFound,
+            CatalogError::Forbidden => ApiError::Forbidden,
+            CatalogError::Malformed(message) => ApiError::Internal(message),
+            CatalogError::Ledger(e) => e.into(),
+            CatalogError::Identity(e) => e.into(),
+            CatalogError::Db(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! yiwang (一网): one digital-government platform for a city — services (一网通办), governance
+//! (一网统管), data exchange (一网共享) and an evidence log (存证).
+//!
+//! `http` holds routing, extractors and the error type clients see; each domain module holds its
+//! operations (`mod.rs`), types, SQL, JSON handlers and pages; `store` the database for both
+//! backends and the job queue.
+
+pub mod calendar;
+pub mod catalog;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod identity;
+pub mod ledger;
+pub mod store;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use config::Config;
+use identity::provider::{IdentityProvider, LocalAccounts};
+use store::Store;
+use store::jobs::{Handler, Recurring, Worker};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub calendar: calendar::SharedCalendar,
+    pub identity: Arc<dyn IdentityProvider>,
+    pub signer: Arc<ledger::Signer>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data directory {0}: {1}")]
+    DataDir(std::path::PathBuf, std::io::Error),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("calendar: {0}")]
+    Calendar(#[from] calendar::CalendarAdminError),
+    #[error("evidence log: {0}")]
+    Ledger(#[from] ledger::LedgerError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Opens the database (applying migrations) and loads what every request needs.
+pub async fn open(config: Config) -> Result<AppState, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?;
+    let store = Store::open(config.database_url()).await?;
+    calendar::seed_if_empty(&store).await?;
+    let calendar = calendar::SharedCalendar::new(calendar::load(&store).await?);
+    let signer = Arc::new(ledger::Signer::load_or_create(&config.data_dir, &config.ledger_origin)?);
+    Ok(AppState { store, config: Arc::new(config), calendar, identity: Arc::new(LocalAccounts), signer })
+}
+
+fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
+    let mut handlers: HashMap<&'static str, Handler> = HashMap::new();
+    let signer = state.signer.clone();
+    handlers.insert(
+        "ledger.checkpoint",
+        Arc::new(move |store, _| {
+            let signer = signer.clone();
+            Box::pin(async move {
+                if let Some(c) = ledger::checkpoint_if_grown(&store, &signer).await.map_err(|e| e.to_string())? {
+                    tracing::debug!(size = c.tree_size, "signed an evidence-log checkpoint");
+                }
+                Ok(())
+            })
+        }),
+    );
+    handlers.insert(
+        "identity.purge_expired",
+        Arc::new(|store, _| {
+            Box::pin(async move {
+                let removed = identity::purge_expired(&store).await.map_err(|e| e.to_string())?;
+                tracing::info!(removed, "purged expired sessions and sign-in failures");
+                Ok(())
+            })
+        }),
+    );
+    handlers
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: tokio::task::JoinSet<Result<(), StartError>>,
+}
+
+impl Running {
+    /// Stops accepting requests, lets requests in flight finish and stops the worker.
+    pub async fn stop(mut self) -> Result<(), StartError> {
+        let _ = self.shutdown.send(true);
+        while let Some(done) = self.tasks.join_next().await {
+            done.map_err(|e| StartError::Serve(std::io::Error::other(e)))??;
+        }
+        Ok(())
+    }
+
+    /// Runs until the process is asked to stop (Ctrl-C or SIGTERM).
+    pub async fn until_signal(self) -> Result<(), StartError> {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.stop().await
+    }
+}
+
+/// Binds the listener and starts the HTTP server, the job worker and the calendar refresher.
+pub async fn start(state: AppState) -> Result<Running, StartError> {
+    let listener = tokio::net::TcpListener::bind(state.config.listen)
+        .await
+        .map_err(|e| StartError::Listen(state.config.listen, e))?;
+    let addr = listener.local_addr().map_err(StartError::Serve)?;
+    let (shutdown, receiver) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+
+    let worker = Worker {
+        store: state.store.clone(),
+        name: format!("{}-{}", hostname(), std::process::id()),
+        handlers: job_handlers(&state),
+        recurring: vec![
+            Recurring { kind: "identity.purge_expired", every: Duration::from_secs(3600) },
+            Recurring { kind: "ledger.checkpoint", every: Duration::from_secs(5) },
+        ],
+        idle_wait: Duration::from_millis(state.config.worker_idle_ms),
+    };
+    let worker_stop = receiver.clone();
+    tasks.spawn(async move {
+        worker.run(worker_stop).await;
+        Ok(())
+    });
+
+    let (calendar, store, mut calendar_stop) = (state.calendar.clone(), state.store.clone(), receiver.clone());
+    tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                _ = calendar_stop.changed() => return Ok(()),
+            }
+            if let Err(e) = calendar.reload(&store).await {
+                tracing::warn!(error = %e, "could not reload the calendar");
+            }
+        }
+    });
+
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let mut server_stop = receiver;
+    tasks.spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|stop| *stop).await;
+            })
+            .await
+            .map_err(StartError::Serve)
+    });
+    tracing::info!(%addr, "yiwang is listening");
+    Ok(Running { addr, shutdown, tasks })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "node".into())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

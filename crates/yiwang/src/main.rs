@@ -1,0 +1,250 @@
+//! The `yiwang` command: serve the platform, migrate, load the demo city, administer accounts.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use yiwang::config::{Config, LogFormat, Overrides};
+use yiwang::identity::{self, NewStaff, Role};
+
+#[derive(Parser)]
+#[command(name = "yiwang", version, about = "yiwang (一网): a digital-government platform for a city")]
+struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform: HTTP server and background jobs.
+    Serve {
+        /// Load the demo city first, if the database has no city yet.
+        #[arg(long)]
+        demo: bool,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "YIWANG_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Address for Prometheus metrics (a separate listener); none when not given.
+        #[arg(long, env = "YIWANG_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load the demo city into an empty database and exit.
+    Demo,
+    /// Administer accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// The evidence log.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// Evidence-log receipts.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute the whole log from its stored leaves and check every node and checkpoint; exits
+    /// non-zero naming the first bad index.
+    Verify {
+        /// Verifier key (`name+hash+key`, or a file holding it); default: the data directory's key.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Print the verifier key that checks this log's checkpoints.
+    Key,
+}
+
+#[derive(Subcommand)]
+enum ReceiptCommand {
+    /// Check a receipt offline (no database needed).
+    Verify {
+        /// The receipt JSON file.
+        receipt: std::path::PathBuf,
+        /// Verifier key (`name+hash+key`, or a file holding it).
+        #[arg(long)]
+        key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a staff account; the password is read from the first line of standard input.
+    CreateUser {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: String,
+        /// ROLE@DEPARTMENT_CODE, e.g. platform_admin@440400-ZSJ; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (listen, metrics_listen) = match &cli.command {
+        Command::Serve { listen, metrics_listen, .. } => (*listen, *metrics_listen),
+        _ => (None, None),
+    };
+    let config = match Config::load(&cli.overrides, listen, metrics_listen) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("yiwang: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    match cli.command {
+        Command::Receipt { command: ReceiptCommand::Verify { receipt, key } } => return verify_receipt(&receipt, &key),
+        Command::Ledger { command: LedgerCommand::Verify { key } } => return verify_ledger(config, key).await,
+        _ => {}
+    }
+    match run(cli.command, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("yiwang: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    tracing::info!(data_dir = %config.data_dir.display(), "starting");
+    let metrics_listen = config.metrics_listen;
+    let state = yiwang::open(config).await?;
+    tracing::info!(backend = state.store.backend().name(), "database ready");
+    match command {
+        Command::Serve { demo, .. } => {
+            if demo && yiwang::demo::load(&state.store).await? {
+                tracing::info!(
+                    password = yiwang::demo::DEMO_PASSWORD,
+                    "demo city loaded; accounts are listed in the README"
+                );
+            }
+            if let Some(addr) = metrics_listen {
+                metrics_exporter_prometheus::PrometheusBuilder::new().with_http_listener(addr).install()?;
+                tracing::info!(%addr, "metrics listening");
+            }
+            yiwang::start(state).await?.until_signal().await?;
+        }
+        Command::Migrate => println!("migrations applied ({})", state.store.backend().name()),
+        Command::Demo => {
+            let loaded = yiwang::demo::load(&state.store).await?;
+            println!("{}", if loaded { "demo city loaded" } else { "the demo city is already there; nothing changed" });
+        }
+        Command::Admin { command: AdminCommand::CreateUser { login, name, roles } } => {
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password)?;
+            let hash = identity::new_password_hash(password.trim_end_matches(['\r', '\n'])).await?;
+            let mut tx = state.store.begin_write().await?;
+            let mut grants = Vec::new();
+            for spec in roles {
+                let (role, department) = spec.split_once('@').ok_or("--role must be ROLE@DEPARTMENT_CODE")?;
+                let role: Role = role.parse()?;
+                let department_id = identity::department_id(&mut tx, department)
+                    .await?
+                    .ok_or_else(|| format!("no department with code {department}"))?;
+                grants.push((department_id, role));
+            }
+            let staff = NewStaff { login, display_name: name, roles: grants };
+            let id = identity::create_staff(&mut tx, None, staff, &hash).await?;
+            tx.commit().await?;
+            println!("created staff account {id}");
+        }
+        Command::Ledger { command: LedgerCommand::Key } => println!("{}", state.signer.verifier_key()),
+        Command::Ledger { command: LedgerCommand::Verify { .. } } | Command::Receipt { .. } => {
+            unreachable!("handled before the app is opened")
+        }
+    }
+    Ok(())
+}
+
+/// A verifier key given inline, or the path of a file holding one.
+fn read_key(key: &str) -> Result<yiwang_ledger::VerifierKey, String> {
+    let text = match std::fs::read_to_string(key) {
+        Ok(text) => text,
+        Err(_) => key.to_owned(),
+    };
+    text.trim().parse().map_err(|e| format!("invalid verifier key: {e}"))
+}
+
+fn verify_receipt(path: &std::path::Path, key: &str) -> ExitCode {
+    let outcome = (|| -> Result<yiwang_ledger::LeafV1, String> {
+        let key = read_key(key)?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let receipt: yiwang::ledger::Receipt =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        yiwang::ledger::verify_receipt(&receipt, &key.to_string()).map_err(|e| e.to_string())
+    })();
+    match outcome {
+        Ok(leaf) => {
+            println!(
+                "receipt OK: {} {} by {} at {} (payload sha256 {})",
+                leaf.kind,
+                leaf.subject,
+                leaf.actor,
+                yiwang::store::from_ms(leaf.at_unix_ms).to_rfc3339(),
+                leaf.payload_hash
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("receipt INVALID: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn verify_ledger(config: Config, key: Option<String>) -> ExitCode {
+    let outcome = async {
+        let key = match key {
+            Some(k) => read_key(&k)?,
+            None => {
+                let path = config.data_dir.join("ledger.key");
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (give --key)", path.display()))?;
+                text.trim().parse::<yiwang_ledger::SignerKey>().map_err(|e| e.to_string())?.verifier_key()
+            }
+        };
+        let store = yiwang::store::Store::open(config.database_url()).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(yiwang::ledger::verify(&store, &key).await)
+    }
+    .await;
+    match outcome {
+        Ok(Ok(report)) => {
+            println!("ledger OK: {} leaves, {} checkpoints verified", report.leaves, report.checkpoints);
+            ExitCode::SUCCESS
+        }
+        Ok(Err(failure)) => {
+            let index = failure.first_bad_index().map_or_else(|| "unknown".to_owned(), |i| i.to_string());
+            eprintln!("ledger TAMPERED: first bad index {index}: {failure}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("yiwang: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Storage for both backends: an embedded SQLite file by default, PostgreSQL when the URL says so.
+//!
+//! Domain modules write through [`Store::begin_write`] and read through [`Store::pool`]. Both
+//! backends run the same SQL text (`$1` placeholders, `RETURNING`, `ON CONFLICT`); where the
+//! dialects differ a store function branches on [`Store::backend`]. Columns use only the types
+//! sqlx's `Any` driver carries on both: BIGINT (also for flags and instants, as Unix milliseconds),
+//! TEXT and BLOB. Errors here are `sqlx::Error`; modules wrap them in their own error enums.
+
+mod group_commit;
+pub mod jobs;
+pub mod outbox;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::ledger::{self, Frontier, PendingLeaf};
+
+/// The connection type every store function takes, so one function serves a pooled connection
+/// and an open transaction alike.
+pub type Conn = sqlx::AnyConnection;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, sqlx::Error> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else {
+            Err(sqlx::Error::Configuration("database_url must start with sqlite: or postgres://".into()))
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite has one writer at a time; taking this lock before `BEGIN IMMEDIATE` queues writers
+    /// in the process instead of letting them fail with `SQLITE_BUSY`.
+    write_lock: Option<Arc<Mutex<()>>>,
+    /// The evidence log's right edge after the last commit of this process, so an append need not
+    /// read it back; checked against the stored size before use.
+    ledger_frontier: Arc<std::sync::Mutex<Option<Frontier>>>,
+    /// SQLite: the task that runs [`Store::write`] closures in shared transactions.
+    group: Option<group_commit::Committer>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+/// A write transaction. Dereferences to the connection; nothing is kept unless [`WriteTx::commit`]
+/// is called, so an early return through `?` rolls back.
+///
+/// Evidence-log leaves appended in it wait in memory and are written just before `COMMIT`, so the
+/// log's single row of state is locked for the shortest time and many leaves go in one statement.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _writer: Option<OwnedMutexGuard<()>>,
+    backend: Backend,
+    pending_leaves: Vec<PendingLeaf>,
+    ledger_frontier: Arc<std::sync::Mutex<Option<Frontier>>>,
+}
+
+impl WriteTx {
+    /// Commits; returns the indexes the evidence log gave this transaction's leaves.
+    pub async fn commit(mut self) -> Result<std::ops::Range<u64>, sqlx::Error> {
+        if self.pending_leaves.is_empty() {
+            self.tx.commit().await?;
+            return Ok(0..0);
+        }
+        let cached = self.ledger_frontier.lock().map(|f| f.clone()).unwrap_or(None);
+        let leaves = std::mem::take(&mut self.pending_leaves);
+        let frontier = ledger::store::flush(&mut self.tx, self.backend, cached, &leaves).await?;
+        let range = frontier.size() - leaves.len() as u64..frontier.size();
+        self.tx.commit().await?;
+        if let Ok(mut slot) = self.ledger_frontier.lock() {
+            *slot = Some(frontier);
+        }
+        Ok(range)
+    }
+
+    pub(crate) fn push_leaf(&mut self, leaf: PendingLeaf) {
+        self.pending_leaves.push(leaf);
+    }
+
+    fn pending_mark(&self) -> usize {
+        self.pending_leaves.len()
+    }
+
+    fn rollback_pending_to(&mut self, mark: usize) {
+        self.pending_leaves.truncate(mark);
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.tx
+    }
+}
+
+impl Store {
+    /// Connects and applies the backend's migrations.
+    pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let options = match backend {
+            Backend::Sqlite => {
+                let sqlite = SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // FULL: an acknowledged commit survives power loss, not only a crash.
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true);
+                AnyConnectOptions::from_url(&sqlite.to_url_lossy())?
+            }
+            Backend::Postgres => AnyConnectOptions::from_str(url)?,
+        };
+        let options = options.disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // The URL form of the options does not carry every pragma.
+                        conn.execute(
+                            "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA mmap_size = 4294967296; \
+                             PRAGMA synchronous = FULL; PRAGMA journal_mode = WAL;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let mut store = Store {
+            pool,
+            backend,
+            write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            ledger_frontier: Arc::default(),
+            group: None,
+        };
+        store.migrate().await?;
+        if backend == Backend::Sqlite {
+            store.group = Some(group_commit::Committer::start(store.clone()));
+        }
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), sqlx::Error> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => inner,
+            other => sqlx::Error::Migrate(Box::new(other)),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let writer = match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx {
+            tx,
+            _writer: writer,
+            backend: self.backend,
+            pending_leaves: Vec::new(),
+            ledger_frontier: self.ledger_frontier.clone(),
+        })
+    }
+
+    /// Runs `change` in a write transaction and commits it. On SQLite, changes from concurrent
+    /// callers share one transaction (group commit: one sync to disk for many writes), each inside
+    /// its own savepoint so that one failing change does not undo the others; a caller gets its
+    /// answer only after the commit is durable. On PostgreSQL each change has its own transaction.
+    pub async fn write<T, E, F>(&self, change: F) -> Result<T, E>
+    where
+        F: for<'t> FnOnce(&'t mut WriteTx) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<sqlx::Error> + Send + 'static,
+    {
+        match &self.group {
+            Some(group) => group.submit(change).await,
+            None => {
+                let mut tx = self.begin_write().await?;
+                let value = change(&mut tx).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
+        }
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Now as Unix milliseconds, the form every instant is stored in.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Turns a stored instant back into a time.
+pub fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// The name of the unique constraint a write violated, if that is why it failed; modules turn it
+/// into a 422 on the matching field.
+pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
+    let db = err.as_database_error()?;
+    if !db.is_unique_violation() {
+        return None;
+    }
+    // PostgreSQL names the constraint; SQLite names the columns ("UNIQUE constraint failed: t.c").
+    db.constraint().map(str::to_owned).or_else(|| db.message().rsplit(": ").next().map(str::to_owned))
+}

@@ -1,0 +1,13 @@
+//! The integration suite: each test starts the real application on a free port with a fresh
+//! database — SQLite always, PostgreSQL when `YIWANG_TEST_POSTGRES` holds a server URL.
+
+mod api_conventions;
+mod authorization;
+mod browser;
+mod calendar;
+mod catalog;
+mod ledger;
+mod openapi;
+mod sessions;
+mod storage;
+mod support;

@@ -1,0 +1,108 @@
+//! The store's shared machinery on the configured backend: transactions, the outbox and jobs.
+
+use serde_json::json;
+use yiwang::store::jobs::{self, NewJob};
+use yiwang::store::outbox;
+
+use crate::support::TestApp;
+
+#[tokio::test]
+async fn outbox_rows_exist_exactly_when_their_transaction_commits() {
+    let app = TestApp::empty().await;
+    let store = &app.state.store;
+    {
+        let mut tx = store.begin_write().await.unwrap();
+        outbox::append(&mut tx, "test.rolled_back", &json!({"n": 1})).await.unwrap();
+        // Dropped without commit.
+    }
+    let mut tx = store.begin_write().await.unwrap();
+    outbox::append(&mut tx, "test.committed", &json!({"n": 2})).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut conn = store.pool().acquire().await.unwrap();
+    let pending = outbox::pending(&mut conn, 100).await.unwrap();
+    let topics: Vec<&str> = pending.iter().map(|e| e.topic.as_str()).collect();
+    assert_eq!(topics, ["test.committed"]);
+    assert_eq!(pending[0].payload, json!({"n": 2}));
+    app.stop().await;
+}
+
+async fn job_row(store: &yiwang::store::Store, key: &str) -> (String, i64, i64, Option<String>) {
+    sqlx::query_as("SELECT state, attempts, run_at, last_error FROM jobs WHERE dedupe_key = $1")
+        .bind(key)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn jobs_are_deduplicated_leased_and_retried_with_backoff() {
+    let (store, _dir) = TestApp::store_only().await;
+    let now = yiwang::store::now_ms();
+    let job = |key: &str, run_at_ms: i64| NewJob {
+        kind: "test.job",
+        payload: json!({"k": key}),
+        run_at_ms,
+        dedupe_key: Some(key.into()),
+        max_attempts: 2,
+    };
+    let mut tx = store.begin_write().await.unwrap();
+    assert!(jobs::enqueue(&mut tx, job("a", now - 1000)).await.unwrap());
+    assert!(!jobs::enqueue(&mut tx, job("a", now - 1000)).await.unwrap(), "same dedupe key: not enqueued twice");
+    assert!(jobs::enqueue(&mut tx, job("later", now + 3_600_000)).await.unwrap());
+    tx.commit().await.unwrap();
+
+    let claimed = jobs::claim(&store, "w1").await.unwrap().expect("a due job");
+    assert_eq!((claimed.payload.clone(), claimed.attempts), (json!({"k": "a"}), 1));
+    assert!(jobs::claim(&store, "w2").await.unwrap().is_none(), "leased and future jobs are not claimed");
+
+    jobs::fail(&store, &claimed, "boom").await.unwrap();
+    let (state, attempts, run_at, error) = job_row(&store, "a").await;
+    assert_eq!((state.as_str(), attempts, error.as_deref()), ("pending", 1, Some("boom")));
+    assert!(run_at >= now + 9_000, "retried only after a back-off");
+    assert!(jobs::claim(&store, "w1").await.unwrap().is_none());
+
+    sqlx::query("UPDATE jobs SET run_at = $1 WHERE dedupe_key = 'a'")
+        .bind(now - 1)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let again = jobs::claim(&store, "w1").await.unwrap().expect("due again");
+    assert_eq!(again.attempts, 2);
+    jobs::fail(&store, &again, "boom twice").await.unwrap();
+    assert_eq!(job_row(&store, "a").await.0, "failed", "no attempts left: kept for an operator");
+
+    // A lease that expires (its node died) makes the job claimable again.
+    let mut tx = store.begin_write().await.unwrap();
+    jobs::enqueue(&mut tx, job("orphan", now - 1000)).await.unwrap();
+    tx.commit().await.unwrap();
+    let orphan = jobs::claim(&store, "dying-node").await.unwrap().unwrap();
+    sqlx::query("UPDATE jobs SET locked_until = $1 WHERE id = $2")
+        .bind(now - 1)
+        .bind(orphan.id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let rescued = jobs::claim(&store, "w1").await.unwrap().expect("expired lease");
+    assert_eq!((rescued.id, rescued.attempts), (orphan.id, 2));
+    jobs::complete(&store, rescued.id).await.unwrap();
+    assert_eq!(job_row(&store, "orphan").await.0, "done");
+}
+
+#[tokio::test]
+async fn the_worker_runs_recurring_jobs() {
+    let app = TestApp::empty().await;
+    let mut done = 0i64;
+    for _ in 0..50 {
+        done = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE kind = 'identity.purge_expired' AND state = 'done'")
+            .fetch_one(app.state.store.pool())
+            .await
+            .unwrap();
+        if done > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(done, 1, "one purge job per period, run by the worker");
+    app.stop().await;
+}

@@ -5,6 +5,7 @@
 //! follow the 9- and 12-digit structure but are illustrative. ID numbers and credit codes are
 //! made up with valid check characters. Every demo account's password is [`DEMO_PASSWORD`].
 
+use crate::catalog::model::ItemDocument;
 use crate::identity::{
     self, CreditCode, IdentityError, NewEnterprise, NewResident, NewStaff, PhoneNumber, RegionLevel, ResidentIdNumber,
     Role, password,
@@ -191,4 +192,20 @@ mod tests {
             assert!(DEMO_STAFF.iter().any(|(_, _, r, _)| *r == role), "{role:?}");
         }
     }
+}
+
+/// The demo catalogue with each item's department name, as the search index takes it.
+pub fn catalogue_with_departments() -> Result<Vec<(ItemDocument, String)>, crate::catalog::CatalogError> {
+    let items: Vec<ItemDocument> = serde_json::from_str(crate::catalog::DEMO_CATALOGUE)
+        .map_err(|e| crate::catalog::CatalogError::Malformed(e.to_string()))?;
+    Ok(items
+        .into_iter()
+        .map(|item| {
+            let department = DEMO_DEPARTMENTS
+                .iter()
+                .find(|(code, _, _)| *code == item.department_code)
+                .map_or_else(String::new, |(_, name, _)| (*name).to_owned());
+            (item, department)
+        })
+        .collect())
 }

@@ -33,6 +33,7 @@ pub struct AppState {
     pub calendar: calendar::SharedCalendar,
     pub identity: Arc<dyn IdentityProvider>,
     pub signer: Arc<ledger::Signer>,
+    pub search: catalog::search::GuideSearch,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,8 @@ pub enum StartError {
     Calendar(#[from] calendar::CalendarAdminError),
     #[error("evidence log: {0}")]
     Ledger(#[from] ledger::LedgerError),
+    #[error("catalogue: {0}")]
+    Catalog(#[from] catalog::CatalogError),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
     #[error("server: {0}")]
@@ -58,7 +61,8 @@ pub async fn open(config: Config) -> Result<AppState, StartError> {
     calendar::seed_if_empty(&store).await?;
     let calendar = calendar::SharedCalendar::new(calendar::load(&store).await?);
     let signer = Arc::new(ledger::Signer::load_or_create(&config.data_dir, &config.ledger_origin)?);
-    Ok(AppState { store, config: Arc::new(config), calendar, identity: Arc::new(LocalAccounts), signer })
+    let search = catalog::search::GuideSearch::load(&store).await?;
+    Ok(AppState { store, config: Arc::new(config), calendar, identity: Arc::new(LocalAccounts), signer, search })
 }
 
 fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
@@ -89,6 +93,11 @@ fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
     handlers
 }
 
+/// How often a node checks for publications from other nodes to re-index.
+const SEARCH_REFRESH: Duration = Duration::from_secs(5);
+/// Guide views are saved every this many refreshes.
+const VIEWS_SAVED_EVERY: u64 = 6;
+
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
@@ -114,7 +123,8 @@ impl Running {
     }
 }
 
-/// Binds the listener and starts the HTTP server, the job worker and the calendar refresher.
+/// Binds the listener and starts the HTTP server, the job worker, the calendar refresher and the
+/// guide-search refresher.
 pub async fn start(state: AppState) -> Result<Running, StartError> {
     let listener = tokio::net::TcpListener::bind(state.config.listen)
         .await
@@ -150,6 +160,28 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
                 tracing::warn!(error = %e, "could not reload the calendar");
             }
         }
+    });
+
+    let (search, store, mut search_stop) = (state.search.clone(), state.store.clone(), receiver.clone());
+    tasks.spawn(async move {
+        for tick in 1u64.. {
+            tokio::select! {
+                _ = tokio::time::sleep(SEARCH_REFRESH) => {}
+                _ = search_stop.changed() => break,
+            }
+            if let Err(e) = search.refresh(&store).await {
+                tracing::warn!(error = %e, "could not refresh the guide search index");
+            }
+            if tick % VIEWS_SAVED_EVERY == 0
+                && let Err(e) = search.save_views(&store).await
+            {
+                tracing::warn!(error = %e, "could not save guide views");
+            }
+        }
+        if let Err(e) = search.save_views(&store).await {
+            tracing::warn!(error = %e, "could not save guide views at shutdown");
+        }
+        Ok(())
     });
 
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -1,6 +1,6 @@
 //! The `yiwang` command: serve the platform, migrate, load the demo city, administer accounts.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -46,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// The service catalogue.
+    Catalogue {
+        #[command(subcommand)]
+        command: CatalogueCommand,
+    },
     /// Evidence-log receipts.
     Receipt {
         #[command(subcommand)]
@@ -75,6 +80,17 @@ enum ReceiptCommand {
         /// Verifier key (`name+hash+key`, or a file holding it).
         #[arg(long)]
         key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogueCommand {
+    /// Search the published guides as a resident would; prints the best items, one JSON object
+    /// a line (`code`, `name`, `score`). An empty data directory searches the demo catalogue.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=50))]
+        limit: u16,
     },
 }
 
@@ -110,6 +126,9 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Receipt { command: ReceiptCommand::Verify { receipt, key } } => return verify_receipt(&receipt, &key),
         Command::Ledger { command: LedgerCommand::Verify { key } } => return verify_ledger(config, key).await,
+        Command::Catalogue { command: CatalogueCommand::Search { query, limit } } => {
+            return search_catalogue(config, &query, limit.into()).await;
+        }
         _ => {}
     }
     match run(cli.command, config).await {
@@ -138,6 +157,7 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
     match command {
         Command::Serve { demo, .. } => {
             if demo && yiwang::demo::load(&state.store).await? {
+                state.search.refresh(&state.store).await?;
                 tracing::info!(
                     password = yiwang::demo::DEMO_PASSWORD,
                     "demo city loaded; accounts are listed in the README"
@@ -174,7 +194,9 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
             println!("created staff account {id}");
         }
         Command::Ledger { command: LedgerCommand::Key } => println!("{}", state.signer.verifier_key()),
-        Command::Ledger { command: LedgerCommand::Verify { .. } } | Command::Receipt { .. } => {
+        Command::Ledger { command: LedgerCommand::Verify { .. } }
+        | Command::Receipt { .. }
+        | Command::Catalogue { command: CatalogueCommand::Search { .. } } => {
             unreachable!("handled before the app is opened")
         }
     }
@@ -245,6 +267,45 @@ async fn verify_ledger(config: Config, key: Option<String>) -> ExitCode {
         Err(e) => {
             eprintln!("yiwang: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// The published catalogue's index, or the demo catalogue's when the data directory holds none
+/// (said on standard error), so a fresh checkout can try search without loading a city.
+async fn catalogue_index(config: &Config) -> Result<yiwang::catalog::search::GuideSearch, Box<dyn std::error::Error>> {
+    use yiwang::catalog::search::GuideSearch;
+    let database_missing = config
+        .database_url()
+        .strip_prefix("sqlite://")
+        .is_some_and(|path| !std::path::Path::new(path.split('?').next().unwrap_or(path)).exists());
+    if !database_missing {
+        let store = yiwang::store::Store::open(config.database_url()).await?;
+        let search = GuideSearch::load(&store).await?;
+        if !search.is_empty() {
+            return Ok(search);
+        }
+    }
+    eprintln!("yiwang: no published catalogue in {}; searching the demo catalogue", config.data_dir.display());
+    Ok(GuideSearch::over(yiwang::demo::catalogue_with_departments()?).await?)
+}
+
+async fn search_catalogue(config: Config, query: &str, limit: usize) -> ExitCode {
+    let outcome = async {
+        let search = catalogue_index(&config).await?;
+        let mut out = std::io::stdout().lock();
+        for hit in search.search(query, limit)? {
+            let line = serde_json::json!({"code": hit.code, "name": hit.name, "score": hit.score});
+            writeln!(out, "{line}")?;
+        }
+        Ok::<_, Box<dyn std::error::Error>>(())
+    }
+    .await;
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("yiwang: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod model;
 pub mod pages;
+pub mod search;
 mod store;
 
 use std::collections::{HashMap, HashSet};
@@ -32,6 +33,8 @@ pub enum CatalogError {
     Forbidden,
     #[error("malformed catalogue: {0}")]
     Malformed(String),
+    #[error("{0}")]
+    Search(String),
     #[error(transparent)]
     Ledger(#[from] ledger::LedgerError),
     #[error(transparent)]

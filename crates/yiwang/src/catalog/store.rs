@@ -153,3 +153,33 @@ pub async fn version(conn: &mut Conn, implementation_code: &str, version: i64) -
     .fetch_optional(conn)
     .await
 }
+
+/// Changes whenever anything is published: the count of versions.
+pub async fn generation(conn: &mut Conn) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM catalog_versions").fetch_one(conn).await
+}
+
+/// (published document, department name) of every item, in catalogue order.
+pub async fn published_with_department(conn: &mut Conn) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT v.document, d.name FROM catalog_items i
+         JOIN catalog_versions v ON v.item_id = i.id AND v.version = i.published_version
+         JOIN departments d ON d.id = i.department_id ORDER BY i.id",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// (implementation code, guide views) of every viewed item.
+pub async fn views(conn: &mut Conn) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT implementation_code, views FROM catalog_items WHERE views > 0").fetch_all(conn).await
+}
+
+pub async fn add_views(conn: &mut Conn, implementation_code: &str, count: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE catalog_items SET views = views + $1 WHERE implementation_code = $2")
+        .bind(count)
+        .bind(implementation_code)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -196,7 +196,7 @@ impl From<CatalogError> for ApiError {
             ),
             CatalogError::NotFound => ApiError::NotFound,
             CatalogError::Forbidden => ApiError::Forbidden,
-            CatalogError::Malformed(message) => ApiError::Internal(message),
+            CatalogError::Malformed(message) | CatalogError::Search(message) => ApiError::Internal(message),
             CatalogError::Ledger(e) => e.into(),
             CatalogError::Identity(e) => e.into(),
             CatalogError::Db(e) => e.into(),

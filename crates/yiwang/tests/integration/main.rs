@@ -8,6 +8,7 @@ mod calendar;
 mod catalog;
 mod ledger;
 mod openapi;
+mod search;
 mod sessions;
 mod storage;
 mod support;

@@ -47,6 +47,7 @@ impl TestApp {
     pub async fn demo() -> TestApp {
         let app = TestApp::empty().await;
         assert!(yiwang::demo::load(&app.state.store).await.expect("load demo"));
+        app.state.search.refresh(&app.state.store).await.expect("index the demo catalogue");
         app
     }
 

@@ -1,6 +1,7 @@
 //! The in-memory search index over published guides, and how a query is ranked: the words typed
 //! and their official synonyms matched across the item's fields (the name counts most), character
-//! pairs of the name for typos and half-typed words, an exact name above all, and — among
+//! pairs of the name for typos and half-typed words, syllable pairs of the name and the residents'
+//! phrasings for homophone typos, an exact name above all, and — among
 //! similar matches — the items residents open most.
 
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use tantivy::schema::{FAST, Field, IndexRecordOption, STRING, Schema, TextFieldI
 use tantivy::tokenizer::{LowerCaser, NgramTokenizer, TextAnalyzer};
 use tantivy::{Index, IndexReader, TantivyDocument, Term};
 
-use super::lexicon::{JiebaTokenizer, Lexicon, normalize};
+use super::lexicon::{JiebaTokenizer, Lexicon, normalize, sound_pairs};
 use crate::catalog::model::{Audience, ItemDocument, THEMES};
 
 const WORDS: &str = "zh_words";
@@ -21,6 +22,7 @@ const FIELD_WEIGHTS: [(&str, f32); 6] =
     [("name", 4.0), ("keywords", 3.0), ("situations", 1.2), ("summary", 1.0), ("faq", 1.0), ("context", 0.4)];
 const SYNONYM_WEIGHT: f32 = 0.8;
 const PAIR_WEIGHT: f32 = 0.6;
+const SOUND_WEIGHT: f32 = 0.5;
 const EXACT_NAME_WEIGHT: f32 = 8.0;
 /// Candidates re-ranked by popularity, per result asked for.
 const RERANK_FACTOR: usize = 4;
@@ -53,6 +55,7 @@ pub struct SearchIndex {
     reader: IndexReader,
     weighted_fields: Vec<(Field, f32)>,
     name_pairs: Field,
+    sounds: Field,
     name_exact: Field,
     entries: Vec<Entry>,
 }
@@ -83,6 +86,7 @@ impl SearchIndex {
             .map(|(name, weight)| (schema.add_text_field(name, text_field(WORDS)), *weight))
             .collect();
         let name_pairs = schema.add_text_field("name_pairs", text_field(PAIRS));
+        let sounds = schema.add_text_field("sounds", text_field("whitespace"));
         let name_exact = schema.add_text_field("name_exact", STRING);
         let ordinal = schema.add_u64_field("ordinal", FAST);
         let index = Index::create_in_ram(schema.build());
@@ -117,6 +121,8 @@ impl SearchIndex {
                 document.add_text(*field, text);
             }
             document.add_text(name_pairs, &item.name);
+            let phrasings = std::iter::once(&item.name).chain(&item.keywords);
+            document.add_text(sounds, phrasings.flat_map(|p| sound_pairs(p)).collect::<Vec<_>>().join(" "));
             document.add_text(name_exact, exact_name(&item.name));
             document.add_u64(ordinal, n as u64);
             writer.add_document(document)?;
@@ -129,7 +135,7 @@ impl SearchIndex {
         }
         writer.commit()?;
         let reader = index.reader_builder().reload_policy(tantivy::ReloadPolicy::Manual).try_into()?;
-        Ok(SearchIndex { reader, weighted_fields: weighted, name_pairs, name_exact, entries })
+        Ok(SearchIndex { reader, weighted_fields: weighted, name_pairs, sounds, name_exact, entries })
     }
 
     pub fn len(&self) -> usize {
@@ -168,6 +174,10 @@ impl SearchIndex {
                     IndexRecordOption::WithFreqs,
                 );
                 clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term), PAIR_WEIGHT))));
+            }
+            for pair in sound_pairs(&run) {
+                let term = TermQuery::new(Term::from_field_text(self.sounds, &pair), IndexRecordOption::WithFreqs);
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term), SOUND_WEIGHT))));
             }
         }
         if clauses.is_empty() {

@@ -1,5 +1,7 @@
 //! The words guide search knows: jieba with a user dictionary of government terms, the synonyms
-//! that map residents' phrasings to official terms, and the filler words a query drops.
+//! that map residents' phrasings to official terms, the filler words a query drops, and the
+//! sounds (pinyin) of words, since most typos made with a pinyin input method are homophones
+//! (社报卡 for 社保卡).
 //!
 //! tantivy-jieba segments with jieba's built-in dictionary only (a process-wide static that
 //! cannot take user words), so [`JiebaTokenizer`] here wraps one jieba that has them.
@@ -8,6 +10,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use jieba_rs::Jieba;
+use pinyin::ToPinyin;
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 
 const DICTIONARY: &str = include_str!("../../../lexicon/dictionary.txt");
@@ -19,8 +22,8 @@ static LEXICON: LazyLock<Lexicon> = LazyLock::new(Lexicon::load);
 
 pub struct Lexicon {
     jieba: Jieba,
-    /// (phrase, official words), the phrase normalised.
-    synonyms: Vec<(String, Vec<String>)>,
+    /// (phrase, its sounds, official words), the phrase normalised.
+    synonyms: Vec<(String, String, Vec<String>)>,
     stopwords: HashSet<String>,
 }
 
@@ -61,7 +64,8 @@ impl Lexicon {
             .filter_map(|line| line.split_once("=>"))
             .map(|(phrase, terms)| {
                 let terms = terms.split_whitespace().map(normalize).collect();
-                (normalize(phrase.trim()), terms)
+                let phrase = normalize(phrase.trim());
+                (sounds(&phrase).join(" "), phrase, terms)
             })
             .collect();
         let stopwords = lines(STOPWORDS).map(normalize).collect();
@@ -104,17 +108,51 @@ impl Lexicon {
     }
 
     /// Official terms for the colloquial phrases a query contains, as index words.
+    /// A phrase counts when the query contains it or sounds like it does (two syllables or more).
     pub fn expansions(&self, query: &str) -> Vec<String> {
         let query = normalize(query);
+        let query_sounds = format!(" {} ", sounds(&query).join(" "));
         let mut seen = HashSet::new();
         self.synonyms
             .iter()
-            .filter(|(phrase, _)| query.contains(phrase.as_str()))
-            .flat_map(|(_, terms)| terms.iter())
+            .filter(|(phrase_sounds, phrase, _)| {
+                query.contains(phrase.as_str())
+                    || (phrase_sounds.contains(' ') && query_sounds.contains(&format!(" {phrase_sounds} ")))
+            })
+            .flat_map(|(_, _, terms)| terms.iter())
             .flat_map(|term| self.words(term))
             .filter(|w| !self.stopwords.contains(w) && seen.insert(w.clone()))
             .collect()
     }
+}
+
+/// The syllables of a text: toneless pinyin for Chinese characters, letters and digits as they
+/// are; everything else dropped.
+pub fn sounds(text: &str) -> Vec<String> {
+    let text = normalize(text);
+    let mut syllables = Vec::new();
+    let mut latin = String::new();
+    for (c, sound) in text.chars().zip(text.as_str().to_pinyin()) {
+        if c.is_ascii_alphanumeric() {
+            latin.push(c);
+            continue;
+        }
+        if !latin.is_empty() {
+            syllables.push(std::mem::take(&mut latin));
+        }
+        if let Some(sound) = sound {
+            syllables.push(sound.plain().to_owned());
+        }
+    }
+    if !latin.is_empty() {
+        syllables.push(latin);
+    }
+    syllables
+}
+
+/// Neighbouring syllables joined (`she_bao`, `bao_ka`): what the index matches sounds by.
+pub fn sound_pairs(text: &str) -> Vec<String> {
+    sounds(text).windows(2).map(|pair| pair.join("_")).collect()
 }
 
 /// tantivy tokenizer over [`Lexicon::words`].
@@ -183,6 +221,13 @@ mod tests {
     #[test]
     fn runs_split_at_filler_words() {
         assert_eq!(Lexicon::get().meaningful_runs("营业执找丢了怎么办？"), vec!["营业执找丢"]);
+    }
+
+    #[test]
+    fn homophone_typos_sound_like_the_word_meant() {
+        assert_eq!(sound_pairs("社报卡"), sound_pairs("社保卡"));
+        assert_eq!(sounds("SC证"), vec!["sc", "zheng"]);
+        assert!(Lexicon::get().expansions("低报怎么申请").contains(&"最低".to_owned()));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ItemSummary;
+use super::search::MAX_LIMIT;
+use super::search::index::Hit;
 use crate::AppState;
 use crate::http::auth::Actor;
 use crate::http::error::{ApiError, ErrorBody};
@@ -20,6 +22,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     let import = OpenApiRouter::new().routes(routes!(import)).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES));
     OpenApiRouter::new()
         .routes(routes!(list_items))
+        .routes(routes!(search))
+        .routes(routes!(suggest))
         .routes(routes!(get_item))
         .routes(routes!(versions))
         .routes(routes!(version))
@@ -45,6 +49,62 @@ async fn list_items(
 ) -> Result<axum::Json<Vec<ItemSummary>>, ApiError> {
     let (limit, offset) = crate::http::extract::page_bounds(q.limit, q.offset)?;
     Ok(axum::Json(super::summaries(&state.store, q.department.as_deref(), limit, offset).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SearchQuery {
+    /// What the resident typed, in their own words (1-100 characters).
+    pub q: String,
+    /// At most 50; default 10.
+    pub limit: Option<usize>,
+}
+
+/// The query text, trimmed, if it is of a searchable length.
+pub fn query_text(q: &str) -> Result<&str, ApiError> {
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > 100 {
+        return Err(ApiError::invalid("q", "out_of_range", "请输入1-100个字 / 1-100 characters"));
+    }
+    Ok(q)
+}
+
+/// Guide search (智能导办): the items that best serve what the resident typed, best first, with
+/// a relevance score.
+#[utoipa::path(get, path = "/api/catalog/search", tag = "catalog", params(SearchQuery),
+    responses((status = 200, description = "OK", body = [Hit]), (status = 422, description = "A field is invalid", body = ErrorBody)))]
+async fn search(State(state): State<AppState>, Query(q): Query<SearchQuery>) -> Result<axum::Json<Vec<Hit>>, ApiError> {
+    let limit = q.limit.unwrap_or(10);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid("limit", "out_of_range", "limit 应在1-50之间 / 1-50"));
+    }
+    Ok(axum::Json(state.search.search(query_text(&q.q)?, limit)?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SuggestQuery {
+    /// What the resident has typed so far (1-100 characters).
+    pub q: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Suggestion {
+    /// Implementation code.
+    pub code: String,
+    pub name: String,
+}
+
+/// The number of suggestions shown as the resident types.
+pub const SUGGESTIONS: usize = 8;
+
+/// Suggestions as the resident types: item names for a partial query.
+#[utoipa::path(get, path = "/api/catalog/suggest", tag = "catalog", params(SuggestQuery),
+    responses((status = 200, description = "OK", body = [Suggestion]), (status = 422, description = "A field is invalid", body = ErrorBody)))]
+async fn suggest(
+    State(state): State<AppState>,
+    Query(q): Query<SuggestQuery>,
+) -> Result<axum::Json<Vec<Suggestion>>, ApiError> {
+    let hits = state.search.search(query_text(&q.q)?, SUGGESTIONS)?;
+    Ok(axum::Json(hits.into_iter().map(|h| Suggestion { code: h.code, name: h.name }).collect()))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -116,5 +176,6 @@ async fn import(
             Box::pin(async move { super::publish(tx, &items, Some(by), |code| reached.contains(code)).await })
         })
         .await?;
+    state.search.refresh(&state.store).await?;
     Ok(axum::Json(report))
 }

@@ -1,4 +1,5 @@
-//! The public guide page of an item (办事指南) and its QR code.
+//! Public catalogue pages: search with suggestions, browsing by audience, theme and department,
+//! the guide page of an item (办事指南), its QR code and a poster of it for the service hall.
 
 use axum::Router;
 use axum::extract::State;
@@ -6,13 +7,24 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::model::{ITEM_TYPES, ItemDocument, Material, Submission};
+use serde::Deserialize;
+
+use super::api::{SUGGESTIONS, query_text};
+use super::model::{Audience, ITEM_TYPES, ItemDocument, Material, Submission, THEMES};
+use super::search::Browse;
+use super::search::index::{Entry, Hit};
 use crate::AppState;
-use crate::http::extract::Path;
+use crate::http::extract::{Path, Query};
 use crate::http::pages::{PageContext, error_page, render};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/items/{code}", get(guide)).route("/items/{code}/qr.svg", get(qr))
+    Router::new()
+        .route("/search", get(search))
+        .route("/search/suggest", get(suggest))
+        .route("/services", get(browse))
+        .route("/items/{code}", get(guide))
+        .route("/items/{code}/qr.svg", get(qr))
+        .route("/items/{code}/poster", get(poster))
 }
 
 /// The materials one situation needs, for its checklist.
@@ -54,6 +66,7 @@ async fn guide(State(state): State<AppState>, page: PageContext, Path(code): Pat
         Ok(found) => found,
         Err(e) => return error_page(&page, &e.into()),
     };
+    state.search.record_view(&code);
     let type_name = ITEM_TYPES.iter().find(|(c, _)| *c == item.item_type).map_or("", |(_, n)| n);
     let checklists = item
         .situations
@@ -70,12 +83,17 @@ async fn guide(State(state): State<AppState>, page: PageContext, Path(code): Pat
     render(StatusCode::OK, &GuidePage { page: &page, item: &item, version, type_name, checklists })
 }
 
+/// The address a guide's QR code carries.
+pub fn guide_url(public_url: &str, code: &str) -> String {
+    format!("{}/items/{code}", public_url.trim_end_matches('/'))
+}
+
 /// The guide's address as an SVG QR code, for posters at the window.
 async fn qr(State(state): State<AppState>, Path(code): Path<String>) -> Response {
     if let Err(e) = super::published(&state.store, &code).await {
         return crate::http::error::ApiError::from(e).into_response();
     }
-    let url = format!("{}/items/{code}", state.config.public_url.trim_end_matches('/'));
+    let url = guide_url(&state.config.public_url, &code);
     match qrcode::QrCode::new(url.as_bytes()) {
         Ok(qr) => {
             let svg = qr.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build();
@@ -84,4 +102,142 @@ async fn qr(State(state): State<AppState>, Path(code): Path<String>) -> Response
         }
         Err(e) => crate::http::error::ApiError::Internal(format!("qr: {e}")).into_response(),
     }
+}
+
+#[derive(Deserialize)]
+struct SearchForm {
+    q: Option<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "search.html")]
+struct SearchPage<'a> {
+    page: &'a PageContext,
+    query: &'a str,
+    hits: Vec<Hit>,
+    problem: Option<String>,
+}
+
+/// The results page works without scripts; suggestions come on top with htmx.
+async fn search(State(state): State<AppState>, page: PageContext, Query(form): Query<SearchForm>) -> Response {
+    let typed = form.q.unwrap_or_default();
+    let (hits, problem) = match (typed.trim(), query_text(&typed)) {
+        ("", _) => (Vec::new(), None),
+        (_, Ok(q)) => match state.search.search(q, 20) {
+            Ok(hits) => (hits, None),
+            Err(e) => return error_page(&page, &e.into()),
+        },
+        (_, Err(_)) => (Vec::new(), Some(page.pick("请输入1-100个字", "Please type 1-100 characters").to_owned())),
+    };
+    let status = if problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    render(status, &SearchPage { page: &page, query: typed.trim(), hits, problem })
+}
+
+#[derive(askama::Template)]
+#[template(path = "suggestions.html")]
+struct Suggestions {
+    hits: Vec<Hit>,
+}
+
+/// The suggestion list under the search box, as an htmx fragment; empty for unusable input.
+async fn suggest(State(state): State<AppState>, Query(form): Query<SearchForm>) -> Response {
+    let typed = form.q.unwrap_or_default();
+    let hits = query_text(&typed).ok().and_then(|q| state.search.search(q, SUGGESTIONS).ok()).unwrap_or_default();
+    render(StatusCode::OK, &Suggestions { hits })
+}
+
+#[derive(Deserialize)]
+struct BrowseForm {
+    audience: Option<String>,
+    theme: Option<String>,
+    department: Option<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "services.html")]
+struct BrowsePage<'a> {
+    page: &'a PageContext,
+    audience: &'a str,
+    theme: &'a str,
+    department: &'a str,
+    themes: Vec<(&'static str, &'static str, usize)>,
+    departments: Vec<(String, String, usize)>,
+    items: Vec<Entry>,
+}
+
+impl BrowsePage<'_> {
+    /// This page's address with one filter changed (an empty value drops it).
+    fn with(&self, key: &str, value: &str) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, current) in [("audience", self.audience), ("theme", self.theme), ("department", self.department)] {
+            let v = if k == key { value } else { current };
+            if !v.is_empty() {
+                query.append_pair(k, v);
+            }
+        }
+        format!("/services?{}", query.finish())
+    }
+}
+
+/// Browse the catalogue by audience (个人 / 法人), life event or theme, and department.
+async fn browse(State(state): State<AppState>, page: PageContext, Query(form): Query<BrowseForm>) -> Response {
+    let audience = match form.audience.as_deref().unwrap_or("") {
+        "" => None,
+        "person" => Some(Audience::Person),
+        "legal_person" => Some(Audience::LegalPerson),
+        _ => {
+            let e = crate::http::error::ApiError::invalid("audience", "unknown_audience", "person 或 legal_person");
+            return error_page(&page, &e);
+        }
+    };
+    let theme = form.theme.filter(|t| !t.is_empty());
+    if theme.as_ref().is_some_and(|t| !THEMES.iter().any(|(c, _)| c == t)) {
+        return error_page(
+            &page,
+            &crate::http::error::ApiError::invalid("theme", "unknown_theme", "未知主题 / unknown theme"),
+        );
+    }
+    let department = form.department.filter(|d| !d.is_empty());
+    let for_audience = state.search.browse(&Browse { audience, ..Browse::default() });
+    let themes = THEMES
+        .iter()
+        .map(|(code, name)| (*code, *name, for_audience.iter().filter(|e| e.themes.iter().any(|t| t == code)).count()))
+        .filter(|(_, _, n)| *n > 0)
+        .collect();
+    let items = state.search.browse(&Browse { audience, theme: theme.clone(), department: department.clone() });
+    let audience_code = match audience {
+        Some(Audience::Person) => "person",
+        Some(Audience::LegalPerson) => "legal_person",
+        None => "",
+    };
+    render(
+        StatusCode::OK,
+        &BrowsePage {
+            page: &page,
+            audience: audience_code,
+            theme: theme.as_deref().unwrap_or(""),
+            department: department.as_deref().unwrap_or(""),
+            themes,
+            departments: state.search.departments(),
+            items,
+        },
+    )
+}
+
+#[derive(askama::Template)]
+#[template(path = "poster.html")]
+struct PosterPage<'a> {
+    page: &'a PageContext,
+    item: &'a ItemDocument,
+    url: String,
+}
+
+/// An A4 poster of the guide's QR code for the service hall (扫码看指南), ready to print.
+async fn poster(State(state): State<AppState>, page: PageContext, Path(code): Path<String>) -> Response {
+    let (item, _) = match super::published(&state.store, &code).await {
+        Ok(found) => found,
+        Err(e) => return error_page(&page, &e.into()),
+    };
+    let url = guide_url(&state.config.public_url, &code);
+    render(StatusCode::OK, &PosterPage { page: &page, item: &item, url })
 }

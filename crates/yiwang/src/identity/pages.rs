@@ -152,6 +152,8 @@ struct HomePage<'a> {
     page: &'a PageContext,
     kind: Option<AccountKind>,
     workbenches: Vec<Workbench>,
+    /// The search box starts empty.
+    query: &'a str,
 }
 
 fn describe(role: Role, page: &PageContext) -> &'static str {
@@ -198,5 +200,5 @@ async fn home(page: PageContext) -> Response {
         Some(actor) => (Some(actor.principal.kind), workbenches(&actor.principal.grants, &page)),
         None => (None, Vec::new()),
     };
-    render(StatusCode::OK, &HomePage { page: &page, kind, workbenches })
+    render(StatusCode::OK, &HomePage { page: &page, kind, workbenches, query: "" })
 }

@@ -56,6 +56,20 @@ async fn an_invalid_item_publishes_nothing() {
     app.stop().await;
 }
 
+/// Renders an SVG QR code as a real renderer would and reads it as a phone camera would.
+fn decode_qr(svg: &str) -> String {
+    let tree = resvg::usvg::Tree::from_str(svg, &resvg::usvg::Options::default()).expect("valid SVG");
+    let size = tree.size().to_int_size();
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).expect("pixmap");
+    resvg::render(&tree, resvg::tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    let (width, pixels) = (size.width() as usize, pixmap.data());
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width, size.height() as usize, |x, y| pixels[(y * width + x) * 4]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().expect("decodable").1
+}
+
 #[tokio::test]
 async fn every_demo_item_has_a_guide_page_and_a_qr_code() {
     let app = TestApp::demo().await;
@@ -74,7 +88,8 @@ async fn every_demo_item_has_a_guide_page_and_a_qr_code() {
         );
         let qr = anon.get(&format!("/items/{code}/qr.svg")).await;
         assert_eq!(qr.headers()["content-type"], "image/svg+xml");
-        assert!(qr.text().await.unwrap().starts_with("<?xml"), "{code} QR is SVG");
+        let guide = format!("{}/items/{code}", app.state.config.public_url);
+        assert_eq!(decode_qr(&qr.text().await.unwrap()), guide, "{code} QR leads to its guide");
     }
     assert_eq!(anon.get("/items/NO-SUCH-ITEM").await.status(), 404);
     assert_eq!(anon.get("/items/NO-SUCH-ITEM/qr.svg").await.status(), 404);

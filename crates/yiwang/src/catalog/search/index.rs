@@ -28,13 +28,16 @@ const EXACT_NAME_WEIGHT: f32 = 8.0;
 const RERANK_FACTOR: usize = 4;
 const POPULARITY_WEIGHT: f32 = 0.08;
 
-/// What the index knows of one item besides its words.
+/// What the index knows of one item besides its words; also what the browse pages list.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub code: String,
     pub name: String,
+    pub department_code: String,
     pub department_name: String,
     pub summary: String,
+    pub audiences: Vec<Audience>,
+    pub themes: Vec<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -129,13 +132,21 @@ impl SearchIndex {
             entries.push(Entry {
                 code: item.implementation_code.clone(),
                 name: item.name.clone(),
+                department_code: item.department_code.clone(),
                 department_name: department_name.clone(),
                 summary: item.summary.clone(),
+                audiences: item.audiences.clone(),
+                themes: item.themes.clone(),
             });
         }
         writer.commit()?;
         let reader = index.reader_builder().reload_policy(tantivy::ReloadPolicy::Manual).try_into()?;
         Ok(SearchIndex { reader, weighted_fields: weighted, name_pairs, sounds, name_exact, entries })
+    }
+
+    /// Every indexed item, in catalogue order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
     }
 
     pub fn len(&self) -> usize {

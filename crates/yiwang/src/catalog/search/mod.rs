@@ -17,6 +17,14 @@ use index::{Hit, SearchIndex};
 use super::{CatalogError, parse_document, store as sql};
 use crate::store::Store;
 
+/// What the browse pages filter by; `None` takes all.
+#[derive(Debug, Default)]
+pub struct Browse {
+    pub audience: Option<super::model::Audience>,
+    pub theme: Option<String>,
+    pub department: Option<String>,
+}
+
 /// The most results one search returns.
 pub const MAX_LIMIT: usize = 50;
 
@@ -92,6 +100,27 @@ impl GuideSearch {
 
     pub fn len(&self) -> usize {
         read(&self.0.index).len()
+    }
+
+    /// The published items that match every given filter, in catalogue order.
+    pub fn browse(&self, filter: &Browse) -> Vec<index::Entry> {
+        read(&self.0.index)
+            .entries()
+            .iter()
+            .filter(|e| filter.audience.is_none_or(|a| e.audiences.contains(&a)))
+            .filter(|e| filter.theme.as_ref().is_none_or(|t| e.themes.contains(t)))
+            .filter(|e| filter.department.as_ref().is_none_or(|d| e.department_code == *d))
+            .cloned()
+            .collect()
+    }
+
+    /// The departments with published items: (code, name, item count), by code.
+    pub fn departments(&self) -> Vec<(String, String, usize)> {
+        let mut counts: std::collections::BTreeMap<String, (String, usize)> = Default::default();
+        for entry in read(&self.0.index).entries() {
+            counts.entry(entry.department_code.clone()).or_insert_with(|| (entry.department_name.clone(), 0)).1 += 1;
+        }
+        counts.into_iter().map(|(code, (name, n))| (code, name, n)).collect()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -4,10 +4,13 @@
 //!     cargo run --release -p yiwang-bench -- ledger-append --writers 1,8,64 --appends 20000
 //!     cargo run --release -p yiwang-bench -- ledger-proof --leaves 10000000 --data-dir /var/tmp/yiwang-bench
 //!     cargo run --release -p yiwang-bench -- ledger-append --pymerkle   (adds pymerkle and the ratios)
+//!     cargo run --release -p yiwang-bench -- catalogue-search --items 10000
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
+
+mod catalogue_search;
 
 use clap::{Parser, Subcommand};
 use rand::Rng;
@@ -50,6 +53,17 @@ enum Scenario {
         /// Also time pymerkle's proofs at this many leaves, and ours at the same size.
         #[arg(long)]
         pymerkle_leaves: Option<u64>,
+    },
+    /// Guide-search latency over a catalogue of N items: the demo catalogue plus items named
+    /// after a real district's catalogue (shared/data/items), queried with the evaluation set.
+    CatalogueSearch {
+        #[arg(long, default_value_t = 10_000)]
+        items: usize,
+        #[arg(long, default_value_t = 20_000)]
+        samples: usize,
+        /// The shared data folder; without it the extra items reuse demo names.
+        #[arg(long, default_value = "../shared/data")]
+        shared_data: PathBuf,
     },
 }
 
@@ -216,6 +230,9 @@ async fn main() {
                     );
                 }
             }
+        }
+        Scenario::CatalogueSearch { items, samples, shared_data } => {
+            catalogue_search::run(items, samples, &shared_data).await;
         }
         Scenario::LedgerProof { leaves, samples, data_dir, pymerkle_leaves } => {
             let temp = tempfile::tempdir().expect("temp dir");

@@ -1,6 +1,7 @@
-//! A real browser: headless Chromium (Debian's chromium and chromium-driver) opens the login
-//! page, signs in as the demo admin and sees the admin home. Runs when `YIWANG_BROWSER_TESTS=1`
-//! (CI sets it); `CHROMEDRIVER` overrides the driver path.
+//! A real browser: headless Chromium (Debian's chromium and chromium-driver) on a phone-sized
+//! window. The demo admin signs in; a resident searches, reads a guide in large text and prints
+//! it. Runs when `YIWANG_BROWSER_TESTS=1` (CI sets it); `CHROMEDRIVER` and `CHROMIUM` override
+//! the paths.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -22,16 +23,19 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-#[tokio::test]
-async fn admin_signs_in_with_a_real_browser() {
-    if std::env::var("YIWANG_BROWSER_TESTS").as_deref() != Ok("1") {
+fn enabled() -> bool {
+    let on = std::env::var("YIWANG_BROWSER_TESTS").as_deref() == Ok("1");
+    if !on {
         eprintln!("browser test not enabled (set YIWANG_BROWSER_TESTS=1)");
-        return;
     }
-    let app = TestApp::demo().await;
+    on
+}
+
+/// Headless Chromium on a phone-sized window, and the driver process that goes with it.
+async fn browser() -> (Driver, fantoccini::Client) {
     let port = free_port();
     let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
-    let _driver = Driver(
+    let driver = Driver(
         Command::new(driver_path)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -49,21 +53,31 @@ async fn admin_signs_in_with_a_real_browser() {
                      "--disable-sync", "--window-size=412,915"]
         }),
     );
-    let mut client = None;
     for _ in 0..50 {
         match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps.clone())
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
         {
-            Ok(c) => {
-                client = Some(c);
-                break;
-            }
+            Ok(client) => return (driver, client),
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
-    let browser = client.expect("connect to chromedriver");
+    panic!("could not connect to chromedriver");
+}
+
+fn save_screenshot(name: &str, png: &[u8]) {
+    std::fs::create_dir_all(env!("CARGO_TARGET_TMPDIR")).ok();
+    std::fs::write(format!("{}/{name}.png", env!("CARGO_TARGET_TMPDIR")), png).unwrap();
+}
+
+#[tokio::test]
+async fn admin_signs_in_with_a_real_browser() {
+    if !enabled() {
+        return;
+    }
+    let app = TestApp::demo().await;
+    let (_driver, browser) = browser().await;
 
     browser.goto(&app.url("/login")).await.unwrap();
     assert_eq!(browser.title().await.unwrap(), "登录 · 一网 · 数字政府平台");
@@ -84,12 +98,61 @@ async fn admin_signs_in_with_a_real_browser() {
     let workbench = browser.wait().for_element(Locator::Id("workbench-platform_admin")).await.unwrap();
     assert!(workbench.text().await.unwrap().contains("Platform admin workbench"));
 
-    std::fs::create_dir_all(env!("CARGO_TARGET_TMPDIR")).ok();
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(format!("{}/admin-home.png", env!("CARGO_TARGET_TMPDIR")), png).unwrap();
+    save_screenshot("admin-home", &browser.screenshot().await.unwrap());
 
     browser.find(Locator::Css("form[action='/logout'] button")).await.unwrap().click().await.unwrap();
     browser.wait().for_element(Locator::Id("login-form")).await.unwrap();
+    browser.close().await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn resident_searches_reads_a_guide_in_large_text_and_prints_it() {
+    if !enabled() {
+        return;
+    }
+    let app = TestApp::demo().await;
+    let (_driver, browser) = browser().await;
+
+    browser.goto(&app.url("/")).await.unwrap();
+    browser.find(Locator::Id("q")).await.unwrap().send_keys("生孩子要办什么").await.unwrap();
+    // Suggestions arrive as the resident types.
+    let suggestion = browser.wait().for_element(Locator::Css("#suggestions li a")).await.unwrap();
+    assert!(!suggestion.text().await.unwrap().is_empty());
+    browser.find(Locator::Css("form[role=search] button[type=submit]")).await.unwrap().click().await.unwrap();
+    let results = browser.wait().for_element(Locator::Id("search-results")).await.unwrap();
+    assert!(results.text().await.unwrap().contains("出生医学证明签发"));
+    save_screenshot("search-results", &browser.screenshot().await.unwrap());
+
+    results.find(Locator::LinkText("出生医学证明签发")).await.unwrap().click().await.unwrap();
+    let name = browser.wait().for_element(Locator::Id("item-name")).await.unwrap();
+    assert_eq!(name.text().await.unwrap(), "出生医学证明签发");
+
+    let font_size = || async {
+        let size = browser.execute("return getComputedStyle(document.body).fontSize", vec![]).await.unwrap();
+        size.as_str().unwrap().trim_end_matches("px").parse::<f64>().unwrap()
+    };
+    let normal = font_size().await;
+    browser.find(Locator::Css("button[data-action=large-text]")).await.unwrap().click().await.unwrap();
+    let large = font_size().await;
+    assert!(large >= normal * 1.2, "large text: {normal}px -> {large}px");
+    save_screenshot("guide-large-text", &browser.screenshot().await.unwrap());
+
+    // The choice stays for the next guide.
+    browser.refresh().await.unwrap();
+    browser.wait().for_element(Locator::Id("item-name")).await.unwrap();
+    assert_eq!(font_size().await, large);
+
+    // The print button opens the print dialog; stand in for it, then print for real.
+    browser
+        .execute("window.printed = false; window.print = function () { window.printed = true; };", vec![])
+        .await
+        .unwrap();
+    browser.find(Locator::Css("button[data-action=print]")).await.unwrap().click().await.unwrap();
+    assert_eq!(browser.execute("return window.printed", vec![]).await.unwrap(), serde_json::json!(true));
+    let pdf = browser.print(fantoccini::wd::PrintConfiguration::default()).await.unwrap();
+    assert!(pdf.starts_with(b"%PDF"), "the guide prints as a PDF");
+
     browser.close().await.unwrap();
     app.stop().await;
 }

@@ -1,6 +1,8 @@
 //! JSON handlers for the public catalogue.
 
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -19,7 +21,10 @@ use crate::identity::{self, Role};
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    let import = OpenApiRouter::new().routes(routes!(import)).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES));
+    let import = OpenApiRouter::new()
+        .routes(routes!(import))
+        .routes(routes!(import_csv))
+        .layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES));
     OpenApiRouter::new()
         .routes(routes!(list_items))
         .routes(routes!(search))
@@ -28,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(versions))
         .routes(routes!(version))
         .routes(routes!(export))
+        .routes(routes!(export_csv))
         .merge(import)
 }
 
@@ -164,6 +170,54 @@ async fn import(
     State(state): State<AppState>,
     actor: Actor,
     Json(items): Json<Vec<super::model::ItemDocument>>,
+) -> Result<axum::Json<super::PublishReport>, ApiError> {
+    publish_import(&state, &actor, items).await
+}
+
+/// The whole published catalogue as CSV (UTF-8 with a byte-order mark), one item a row; lists
+/// and nested elements are JSON in their cell. Import takes it back unchanged.
+#[utoipa::path(get, path = "/api/catalog/export.csv", tag = "catalog",
+    responses((status = 200, description = "OK", content_type = "text/csv", body = String)))]
+async fn export_csv(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let text = super::csv::to_csv(&super::export(&state.store).await?)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"catalogue.csv\""),
+        ],
+        text,
+    ))
+}
+
+/// Imports items from CSV (as the CSV export writes it), all or nothing as the JSON import. A bad
+/// row is named `items[i].column` (the i-th item is on line i + 2).
+#[utoipa::path(post, path = "/api/catalog/import.csv", tag = "catalog",
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, description = "OK", body = super::PublishReport), (status = 401, description = "Not signed in", body = ErrorBody),
+              (status = 403, description = "Not allowed", body = ErrorBody), (status = 415, description = "Not CSV", body = ErrorBody),
+              (status = 422, description = "A field is invalid", body = ErrorBody)))]
+async fn import_csv(
+    State(state): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    body: String,
+) -> Result<axum::Json<super::PublishReport>, ApiError> {
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("text/csv")));
+    if !is_csv {
+        return Err(ApiError::UnsupportedMediaType("text/csv"));
+    }
+    publish_import(&state, &actor, super::csv::from_csv(&body)?).await
+}
+
+/// Publishes an import in one transaction, if every item's department is in the caller's
+/// platform-admin scope.
+async fn publish_import(
+    state: &AppState,
+    actor: &Actor,
+    items: Vec<super::model::ItemDocument>,
 ) -> Result<axum::Json<super::PublishReport>, ApiError> {
     let reached = identity::departments_reached(&state.store, &actor.principal, Role::PlatformAdmin).await?;
     if reached.is_empty() {

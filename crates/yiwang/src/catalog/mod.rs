@@ -4,6 +4,7 @@
 //! Errors are [`CatalogError`]; `http::error` maps them.
 
 pub mod api;
+pub mod csv;
 pub mod model;
 pub mod pages;
 pub mod search;

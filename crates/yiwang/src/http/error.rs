@@ -30,8 +30,8 @@ pub enum ApiError {
     Unauthenticated,
     Forbidden,
     NotFound,
-    /// 415: the body is not JSON.
-    UnsupportedMediaType,
+    /// 415: the body is not of the media type the endpoint takes (named).
+    UnsupportedMediaType(&'static str),
     TooManyRequests {
         retry_after_secs: i64,
     },
@@ -67,7 +67,7 @@ impl ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -81,11 +81,9 @@ impl ApiError {
             ApiError::Unauthenticated => ("unauthenticated", "请先登录 / sign in first".into(), None),
             ApiError::Forbidden => ("forbidden", "无权执行此操作 / not allowed".into(), None),
             ApiError::NotFound => ("not_found", "记录不存在 / not found".into(), None),
-            ApiError::UnsupportedMediaType => (
-                "unsupported_media_type",
-                "请求体应为 application/json / the body must be application/json".into(),
-                None,
-            ),
+            ApiError::UnsupportedMediaType(expected) => {
+                ("unsupported_media_type", format!("请求体应为 {expected} / the body must be {expected}"), None)
+            }
             ApiError::TooManyRequests { retry_after_secs } => (
                 "too_many_attempts",
                 format!(

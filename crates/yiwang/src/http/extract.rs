@@ -24,7 +24,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 mime == "application/json" || mime.ends_with("+json")
             });
         if !is_json {
-            return Err(ApiError::UnsupportedMediaType);
+            return Err(ApiError::UnsupportedMediaType("application/json"));
         }
         let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::BadRequest {
             code: "unreadable_body",

@@ -176,3 +176,46 @@ async fn a_bad_import_names_row_and_field_and_changes_nothing() {
     expect_error(app.anonymous().post("/api/catalog/import", &exported).await, 401, "unauthenticated", None).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn csv_export_import_round_trip_and_row_errors() {
+    let app = TestApp::demo().await;
+    let admin = app.login("admin").await;
+    let exported = admin.get("/api/catalog/export.csv").await;
+    assert_eq!(exported.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = exported.text().await.unwrap();
+    let shipped: Vec<Value> = serde_json::from_str(yiwang::catalog::DEMO_CATALOGUE).unwrap();
+    assert_eq!(csv.lines().count(), shipped.len() + 1, "a header and one line an item");
+
+    let report: Value = admin.post_text("/api/catalog/import.csv", "text/csv", csv.clone()).await.json().await.unwrap();
+    assert_eq!(report, serde_json::json!({"created": 0, "updated": 0, "unchanged": shipped.len()}));
+
+    let first_name = shipped[0]["name"].as_str().unwrap();
+    let renamed = csv.replacen(first_name, "居民身份证换领（电子）", 1);
+    let report: Value = admin.post_text("/api/catalog/import.csv", "text/csv", renamed).await.json().await.unwrap();
+    assert_eq!(report["updated"], 1);
+    let code = shipped[0]["implementation_code"].as_str().unwrap();
+    let history: Value = admin.get(&format!("/api/catalog/items/{code}/versions")).await.json().await.unwrap();
+    assert_eq!(history[0]["published_by"], "admin");
+
+    // A broken cell on line 3 is named, and nothing of the file is published.
+    let before = admin.get("/api/catalog/export").await.text().await.unwrap();
+    let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
+    lines[1] = lines[1].replacen(first_name, "新名字", 1);
+    lines[2] = lines[2].replacen(",\"[\"\"", ",\"[\"\"broken", 1);
+    let response = admin.post_text("/api/catalog/import.csv", "text/csv", lines.join("\n")).await;
+    let error = expect_error(response, 422, "invalid_item", Some("items[1].audiences[0]")).await;
+    assert!(error["message"].as_str().unwrap().contains("line 3"), "{error}");
+    assert_eq!(admin.get("/api/catalog/export").await.text().await.unwrap(), before);
+
+    expect_error(
+        admin.post_text("/api/catalog/import.csv", "application/json", csv.clone()).await,
+        415,
+        "unsupported_media_type",
+        None,
+    )
+    .await;
+    let anon = app.anonymous();
+    expect_error(anon.post_text("/api/catalog/import.csv", "text/csv", csv).await, 401, "unauthenticated", None).await;
+    app.stop().await;
+}

@@ -104,6 +104,11 @@ impl Session {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }
 
+    pub async fn post_text(&self, path: &str, content_type: &str, body: String) -> Response {
+        let request = self.client.post(format!("{}{path}", self.base)).header("x-csrf-token", &self.csrf);
+        request.header("content-type", content_type).body(body).send().await.unwrap()
+    }
+
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Response {
         let mut request =
             self.client.request(method, format!("{}{path}", self.base)).header("x-csrf-token", &self.csrf);

@@ -81,6 +81,8 @@ pub const DEMO_STAFF: &[(&str, &str, Role, &str)] = &[
     ("doumen_admin", "斗门管理员 何军", Role::PlatformAdmin, "440403-ZSJ"),
     ("doumen_clerk", "斗门窗口 林霞", Role::WindowClerk, "440403-ZSJ"),
     ("xiangzhou_handler", "香洲承办 高峰", Role::DepartmentHandler, "440402-CGJ"),
+    ("police_editor", "公安事项 赵磊", Role::CatalogEditor, "440400-GAJ"),
+    ("hrss_editor", "人社事项 钱敏", Role::CatalogEditor, "440400-RSJ"),
 ];
 
 /// (ID number, name, phone, community)
@@ -172,6 +174,22 @@ fn parse<T: std::str::FromStr<Err = identity::InvalidIdentifier>>(
     value.parse().map_err(|source| IdentityError::Invalid { field, source })
 }
 
+/// The demo catalogue with each item's department name, as the search index takes it.
+pub fn catalogue_with_departments() -> Result<Vec<(ItemDocument, String)>, crate::catalog::CatalogError> {
+    let items: Vec<ItemDocument> = serde_json::from_str(crate::catalog::DEMO_CATALOGUE)
+        .map_err(|e| crate::catalog::CatalogError::Malformed(e.to_string()))?;
+    Ok(items
+        .into_iter()
+        .map(|item| {
+            let department = DEMO_DEPARTMENTS
+                .iter()
+                .find(|(code, _, _)| *code == item.department_code)
+                .map_or_else(String::new, |(_, name, _)| (*name).to_owned());
+            (item, department)
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,20 +210,4 @@ mod tests {
             assert!(DEMO_STAFF.iter().any(|(_, _, r, _)| *r == role), "{role:?}");
         }
     }
-}
-
-/// The demo catalogue with each item's department name, as the search index takes it.
-pub fn catalogue_with_departments() -> Result<Vec<(ItemDocument, String)>, crate::catalog::CatalogError> {
-    let items: Vec<ItemDocument> = serde_json::from_str(crate::catalog::DEMO_CATALOGUE)
-        .map_err(|e| crate::catalog::CatalogError::Malformed(e.to_string()))?;
-    Ok(items
-        .into_iter()
-        .map(|item| {
-            let department = DEMO_DEPARTMENTS
-                .iter()
-                .find(|(code, _, _)| *code == item.department_code)
-                .map_or_else(String::new, |(_, name, _)| (*name).to_owned());
-            (item, department)
-        })
-        .collect())
 }

@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(export))
         .routes(routes!(export_csv))
         .merge(import)
+        .merge(super::draft_api::router())
 }
 
 #[derive(Deserialize, IntoParams)]

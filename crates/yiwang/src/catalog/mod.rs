@@ -5,6 +5,9 @@
 
 pub mod api;
 pub mod csv;
+pub mod draft_api;
+pub mod drafts;
+pub mod editor;
 pub mod model;
 pub mod pages;
 pub mod search;
@@ -36,6 +39,8 @@ pub enum CatalogError {
     Malformed(String),
     #[error("{0}")]
     Search(String),
+    #[error("the item was published (version {published:?}) after the draft was opened from {draft_base:?}")]
+    Stale { draft_base: Option<i64>, published: Option<i64> },
     #[error(transparent)]
     Ledger(#[from] ledger::LedgerError),
     #[error(transparent)]
@@ -218,4 +223,39 @@ pub async fn published(store: &Store, implementation_code: &str) -> Result<(Item
     let mut conn = store.pool().acquire().await?;
     let (document, version) = store::published(&mut conn, implementation_code).await?.ok_or(CatalogError::NotFound)?;
     Ok((parse_document(&document)?, version))
+}
+
+/// (code, name) of every department, by code.
+pub async fn department_names(store: &Store) -> Result<Vec<(String, String)>, CatalogError> {
+    Ok(store::department_names(&mut *store.pool().acquire().await?).await?)
+}
+
+/// Every published version of an item, newest first, each with the elements it changed from
+/// the version before (all of them for version 1).
+pub async fn history(
+    store: &Store,
+    implementation_code: &str,
+) -> Result<Vec<(VersionInfo, Vec<String>)>, CatalogError> {
+    let rows = store::versions_with_documents(&mut *store.pool().acquire().await?, implementation_code).await?;
+    if rows.is_empty() {
+        return Err(CatalogError::NotFound);
+    }
+    let documents: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(_, _, _, d)| serde_json::from_str(d).map_err(|e| CatalogError::Malformed(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    Ok(rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, (version, published_by, at, _))| {
+            let changed = match (&documents[i], documents.get(i + 1)) {
+                (serde_json::Value::Object(this), Some(serde_json::Value::Object(before))) => {
+                    this.iter().filter(|(k, v)| before.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect()
+                }
+                (serde_json::Value::Object(this), _) => this.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+            (VersionInfo { version, published_by, published_at: crate::store::from_ms(at) }, changed)
+        })
+        .collect())
 }

@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/items/{code}", get(guide))
         .route("/items/{code}/qr.svg", get(qr))
         .route("/items/{code}/poster", get(poster))
+        .merge(super::editor::router())
 }
 
 /// The materials one situation needs, for its checklist.
@@ -33,12 +34,23 @@ pub struct Checklist<'a> {
     pub materials: Vec<&'a Material>,
 }
 
+/// Which text of an item a guide page shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Showing {
+    /// The published version residents see.
+    Current { version: i64 },
+    /// An earlier published version, for a reviewer.
+    Earlier { version: i64, current: i64 },
+    /// A draft, previewed by its editor.
+    Draft,
+}
+
 #[derive(askama::Template)]
 #[template(path = "guide.html")]
 struct GuidePage<'a> {
     page: &'a PageContext,
     item: &'a ItemDocument,
-    version: i64,
+    showing: Showing,
     type_name: &'a str,
     checklists: Vec<Checklist<'a>>,
 }
@@ -59,14 +71,47 @@ impl GuidePage<'_> {
     fn shared(&self, m: &Material) -> bool {
         m.submission == Submission::SharedCheck || m.replaced_by.is_some()
     }
+
+    fn is_current(&self) -> bool {
+        matches!(self.showing, Showing::Current { .. })
+    }
+
+    fn is_staff(&self) -> bool {
+        self.page.actor.as_ref().is_some_and(|a| !a.principal.grants.is_empty())
+    }
 }
 
-async fn guide(State(state): State<AppState>, page: PageContext, Path(code): Path<String>) -> Response {
-    let (item, version) = match super::published(&state.store, &code).await {
+#[derive(Deserialize)]
+struct GuideQuery {
+    /// An earlier published version to show instead of the current one.
+    version: Option<i64>,
+}
+
+async fn guide(
+    State(state): State<AppState>,
+    page: PageContext,
+    Path(code): Path<String>,
+    Query(query): Query<GuideQuery>,
+) -> Response {
+    let (item, current) = match super::published(&state.store, &code).await {
         Ok(found) => found,
         Err(e) => return error_page(&page, &e.into()),
     };
-    state.search.record_view(&code);
+    match query.version {
+        Some(version) if version != current => match super::version(&state.store, &code, version).await {
+            Ok(earlier) => guide_page(&page, &earlier, Showing::Earlier { version, current }),
+            Err(e) => error_page(&page, &e.into()),
+        },
+        _ => {
+            state.search.record_view(&code);
+            guide_page(&page, &item, Showing::Current { version: current })
+        }
+    }
+}
+
+/// The guide of an item at a glance: who, what to bring per situation, how long, how much,
+/// where, steps, and what can be done online.
+pub fn guide_page(page: &PageContext, item: &ItemDocument, showing: Showing) -> Response {
     let type_name = ITEM_TYPES.iter().find(|(c, _)| *c == item.item_type).map_or("", |(_, n)| n);
     let checklists = item
         .situations
@@ -80,7 +125,7 @@ async fn guide(State(state): State<AppState>, page: PageContext, Path(code): Pat
                 .collect(),
         })
         .collect();
-    render(StatusCode::OK, &GuidePage { page: &page, item: &item, version, type_name, checklists })
+    render(StatusCode::OK, &GuidePage { page, item, showing, type_name, checklists })
 }
 
 /// The address a guide's QR code carries.

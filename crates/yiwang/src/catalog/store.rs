@@ -183,3 +183,119 @@ pub async fn add_views(conn: &mut Conn, implementation_code: &str, count: i64) -
         .await?;
     Ok(())
 }
+
+/// (code, name) of every department, by code.
+pub async fn department_names(conn: &mut Conn) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT code, name FROM departments ORDER BY code").fetch_all(conn).await
+}
+
+/// What a draft row holds (the last editor by login).
+#[derive(sqlx::FromRow)]
+pub struct DraftRow {
+    pub implementation_code: String,
+    pub name: String,
+    pub department_code: String,
+    pub document: String,
+    pub based_on_version: Option<i64>,
+    pub updated_by: Option<String>,
+    pub updated_at: i64,
+}
+
+/// The draft of one item, or (`None`) every draft, most recently changed first.
+async fn select_drafts(conn: &mut Conn, implementation_code: Option<&str>) -> Result<Vec<DraftRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT d.implementation_code, d.name, d.department_code, d.document, d.based_on_version,
+                a.login AS updated_by, d.updated_at
+         FROM catalog_drafts d LEFT JOIN accounts a ON a.id = d.updated_by
+         WHERE $1 IS NULL OR d.implementation_code = $1
+         ORDER BY d.updated_at DESC, d.implementation_code",
+    )
+    .bind(implementation_code)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn draft(conn: &mut Conn, implementation_code: &str) -> Result<Option<DraftRow>, sqlx::Error> {
+    Ok(select_drafts(conn, Some(implementation_code)).await?.into_iter().next())
+}
+
+pub async fn drafts(conn: &mut Conn) -> Result<Vec<DraftRow>, sqlx::Error> {
+    select_drafts(conn, None).await
+}
+
+/// The parts of a draft a save writes.
+pub struct DraftContent<'a> {
+    pub name: &'a str,
+    pub department_code: &'a str,
+    pub document: &'a str,
+}
+
+pub async fn insert_draft(
+    conn: &mut Conn,
+    implementation_code: &str,
+    content: DraftContent<'_>,
+    based_on_version: Option<i64>,
+    by: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO catalog_drafts (implementation_code, name, department_code, document, based_on_version,
+                created_by, updated_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $7)",
+    )
+    .bind(implementation_code)
+    .bind(content.name)
+    .bind(content.department_code)
+    .bind(content.document)
+    .bind(based_on_version)
+    .bind(by)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn update_draft(
+    conn: &mut Conn,
+    implementation_code: &str,
+    content: DraftContent<'_>,
+    by: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE catalog_drafts SET name = $1, department_code = $2, document = $3, updated_by = $4, updated_at = $5
+         WHERE implementation_code = $6",
+    )
+    .bind(content.name)
+    .bind(content.department_code)
+    .bind(content.document)
+    .bind(by)
+    .bind(now)
+    .bind(implementation_code)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_draft(conn: &mut Conn, implementation_code: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM catalog_drafts WHERE implementation_code = $1")
+        .bind(implementation_code)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// (version, published by (login), published at, document) of an item, newest first.
+pub async fn versions_with_documents(
+    conn: &mut Conn,
+    implementation_code: &str,
+) -> Result<Vec<(i64, Option<String>, i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT v.version, a.login, v.published_at, v.document FROM catalog_items i
+         JOIN catalog_versions v ON v.item_id = i.id LEFT JOIN accounts a ON a.id = v.published_by
+         WHERE i.implementation_code = $1 ORDER BY v.version DESC",
+    )
+    .bind(implementation_code)
+    .fetch_all(conn)
+    .await
+}

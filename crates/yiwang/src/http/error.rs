@@ -30,6 +30,11 @@ pub enum ApiError {
     Unauthenticated,
     Forbidden,
     NotFound,
+    /// 409: the change was made against a state that has moved on.
+    Conflict {
+        code: &'static str,
+        message: String,
+    },
     /// 415: the body is not of the media type the endpoint takes (named).
     UnsupportedMediaType(&'static str),
     TooManyRequests {
@@ -67,6 +72,7 @@ impl ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -81,6 +87,7 @@ impl ApiError {
             ApiError::Unauthenticated => ("unauthenticated", "请先登录 / sign in first".into(), None),
             ApiError::Forbidden => ("forbidden", "无权执行此操作 / not allowed".into(), None),
             ApiError::NotFound => ("not_found", "记录不存在 / not found".into(), None),
+            ApiError::Conflict { code, message } => (*code, message.clone(), None),
             ApiError::UnsupportedMediaType(expected) => {
                 ("unsupported_media_type", format!("请求体应为 {expected} / the body must be {expected}"), None)
             }
@@ -195,6 +202,10 @@ impl From<CatalogError> for ApiError {
             CatalogError::NotFound => ApiError::NotFound,
             CatalogError::Forbidden => ApiError::Forbidden,
             CatalogError::Malformed(message) | CatalogError::Search(message) => ApiError::Internal(message),
+            CatalogError::Stale { .. } => ApiError::Conflict {
+                code: "stale_draft",
+                message: "草稿打开后该事项已发布新版本，请放弃草稿后重新编辑 / the item was published after this draft was opened: discard it and edit again".into(),
+            },
             CatalogError::Ledger(e) => e.into(),
             CatalogError::Identity(e) => e.into(),
             CatalogError::Db(e) => e.into(),

@@ -713,6 +713,18 @@ pub async fn department_id(conn: &mut Conn, code: &str) -> Result<Option<i64>> {
     Ok(store::department_id(conn, code).await?)
 }
 
+/// The department codes in which `actor` holds `role` itself (not through a region above).
+pub async fn departments_held(store: &Store, actor: &Principal, role: Role) -> Result<HashSet<String>> {
+    let mut conn = store.pool().acquire().await?;
+    let mut codes = HashSet::new();
+    for grant in actor.grants.iter().filter(|g| g.role == role) {
+        if let Some(code) = store::department_code(&mut conn, grant.department_id).await? {
+            codes.insert(code);
+        }
+    }
+    Ok(codes)
+}
+
 /// The department codes in which `actor` holds `role` (directly or through a region above).
 pub async fn departments_reached(store: &Store, actor: &Principal, role: Role) -> Result<HashSet<String>> {
     let mut conn = store.pool().acquire().await?;

@@ -224,10 +224,12 @@ pub enum Role {
     GridWorker,
     DataSteward,
     Auditor,
+    /// 事项管理员: keeps their department's service items and guides.
+    CatalogEditor,
 }
 
 impl Role {
-    pub const ALL: [Role; 10] = [
+    pub const ALL: [Role; 11] = [
         Role::PlatformAdmin,
         Role::WindowClerk,
         Role::Reviewer,
@@ -238,6 +240,7 @@ impl Role {
         Role::GridWorker,
         Role::DataSteward,
         Role::Auditor,
+        Role::CatalogEditor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -252,6 +255,7 @@ impl Role {
             Role::GridWorker => "grid_worker",
             Role::DataSteward => "data_steward",
             Role::Auditor => "auditor",
+            Role::CatalogEditor => "catalog_editor",
         }
     }
 
@@ -267,6 +271,7 @@ impl Role {
             Role::GridWorker => "网格员",
             Role::DataSteward => "数据管理员",
             Role::Auditor => "审计人员",
+            Role::CatalogEditor => "事项管理员",
         }
     }
 
@@ -282,6 +287,7 @@ impl Role {
             Role::GridWorker => "Grid worker",
             Role::DataSteward => "Data steward",
             Role::Auditor => "Auditor",
+            Role::CatalogEditor => "Catalogue editor",
         }
     }
 

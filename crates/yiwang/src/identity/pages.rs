@@ -176,6 +176,10 @@ fn describe(role: Role, page: &PageContext) -> &'static str {
         Role::GridWorker => ("网格巡查、发现上报。", "Patrol the grid and report findings."),
         Role::DataSteward => ("数据资源编目、挂接与共享审批。", "Register data resources and decide grant requests."),
         Role::Auditor => ("查阅审计与存证记录。", "Read audit and evidence records."),
+        Role::CatalogEditor => (
+            "编辑本部门的事项与办事指南，发布新版本。",
+            "Edit your department's service items and guides; publish new versions.",
+        ),
     };
     page.pick(zh, en)
 }

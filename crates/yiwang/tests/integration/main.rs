@@ -6,6 +6,7 @@ mod authorization;
 mod browser;
 mod calendar;
 mod catalog;
+mod drafts;
 mod ledger;
 mod openapi;
 mod search;

@@ -32,8 +32,11 @@ fn cases() -> Vec<Case<'static>> {
         .collect()
 }
 
-/// (recall@1, recall@5) per split, and the queries whose expected item is not in the top 5.
-fn evaluate(search: &GuideSearch) -> (HashMap<&'static str, (f64, f64, usize)>, Vec<String>) {
+/// (recall@1, recall@5, queries) per split.
+type Recall = HashMap<&'static str, (f64, f64, usize)>;
+
+/// Recall per split, and the queries whose expected item is not first.
+fn evaluate(search: &GuideSearch) -> (Recall, Vec<String>) {
     let mut tallies: HashMap<&'static str, (usize, usize, usize)> = HashMap::new();
     let mut misses = Vec::new();
     for case in cases() {

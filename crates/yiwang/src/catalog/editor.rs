@@ -431,9 +431,7 @@ async fn submit(State(state): State<AppState>, page: PageContext, Path(code): Pa
     }
     match drafts::publish_draft(&state.store, &actor.principal, &code).await {
         Ok(_) => {
-            if let Err(e) = state.search.refresh(&state.store).await {
-                tracing::warn!(error = %e, "could not refresh the guide search index");
-            }
+            state.search.refresh_after_publication(&state.store).await;
             Redirect::to(&format!("/items/{code}")).into_response()
         }
         Err(CatalogError::Stale { .. }) => {

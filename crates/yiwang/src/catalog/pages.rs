@@ -10,7 +10,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::api::{SUGGESTIONS, query_text};
-use super::model::{Audience, ITEM_TYPES, ItemDocument, Material, Submission, THEMES};
+use super::model::{Audience, ITEM_TYPES, ItemDocument, Material, Scope, Submission, THEMES};
 use super::search::Browse;
 use super::search::index::{Entry, Hit};
 use crate::AppState;
@@ -70,6 +70,39 @@ impl GuidePage<'_> {
 
     fn shared(&self, m: &Material) -> bool {
         m.submission == Submission::SharedCheck || m.replaced_by.is_some()
+    }
+
+    fn audience_text(&self) -> String {
+        let names: Vec<&str> = self
+            .item
+            .audiences
+            .iter()
+            .map(|a| match a {
+                Audience::Person => self.page.pick("个人", "Residents"),
+                Audience::LegalPerson => self.page.pick("法人（企业、单位）", "Enterprises and organisations"),
+            })
+            .collect();
+        names.join(self.page.pick("、", ", "))
+    }
+
+    /// What can be done online, in words (网上办理深度 1-4).
+    fn online_text(&self) -> &'static str {
+        match self.item.online_depth {
+            4 => self.page.pick("全程网办，无需到现场", "Fully online, no visit needed"),
+            3 => self.page.pick("网上预审，现场核验", "Submit online for pre-review, then check on site"),
+            2 => self.page.pick("可下载表格，现场办理", "Download the forms; apply on site"),
+            _ => self.page.pick("网上查看指南，现场办理", "Read the guide online; apply on site"),
+        }
+    }
+
+    fn scope_text(&self) -> &'static str {
+        match self.item.scope {
+            Scope::National => self.page.pick("全国通办", "Anywhere in the country"),
+            Scope::CrossProvince => self.page.pick("跨省通办", "Across provinces"),
+            Scope::CrossCity => self.page.pick("省内跨市通办", "Across cities in the province"),
+            Scope::AnyDistrict => self.page.pick("全市通办（任一区可办）", "In any district of the city"),
+            Scope::Local => self.page.pick("属地办理", "Where you are registered"),
+        }
     }
 
     fn is_current(&self) -> bool {

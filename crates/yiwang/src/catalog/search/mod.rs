@@ -140,6 +140,14 @@ impl GuideSearch {
         Ok(true)
     }
 
+    /// Re-indexes after a publication on this node. The publication is committed whatever
+    /// happens here; if indexing fails, the periodic refresh tries again.
+    pub async fn refresh_after_publication(&self, store: &Store) {
+        if let Err(e) = self.refresh(store).await {
+            tracing::warn!(error = %e, "could not re-index after a publication; the periodic refresh will");
+        }
+    }
+
     /// Counts a view of a guide; views are saved by [`GuideSearch::save_views`].
     pub fn record_view(&self, implementation_code: &str) {
         let mut views = self.0.unsaved_views.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -82,6 +82,8 @@ pub const DEMO_STAFF: &[(&str, &str, Role, &str)] = &[
     ("doumen_clerk", "斗门窗口 林霞", Role::WindowClerk, "440403-ZSJ"),
     ("xiangzhou_handler", "香洲承办 高峰", Role::DepartmentHandler, "440402-CGJ"),
     ("police_editor", "公安事项 赵磊", Role::CatalogEditor, "440400-GAJ"),
+    ("city_clerk", "市中心窗口 孙丽", Role::WindowClerk, "440400-ZSJ"),
+    ("police_reviewer", "公安审批 钱进", Role::Reviewer, "440400-GAJ"),
     ("hrss_editor", "人社事项 钱敏", Role::CatalogEditor, "440400-RSJ"),
 ];
 

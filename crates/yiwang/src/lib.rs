@@ -5,6 +5,7 @@
 //! operations (`mod.rs`), types, SQL, JSON handlers and pages; `store` the database for both
 //! backends and the job queue.
 
+pub mod applications;
 pub mod calendar;
 pub mod catalog;
 pub mod config;
@@ -80,6 +81,22 @@ fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
             })
         }),
     );
+    let calendar = state.calendar.clone();
+    handlers.insert(
+        "applications.raise_alarms",
+        Arc::new(move |store, _| {
+            let calendar = calendar.get();
+            Box::pin(async move {
+                let changed = applications::raise_alarms(&store, &calendar, chrono::Utc::now())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if changed > 0 {
+                    tracing::info!(changed, "raised time-limit alarms on applications");
+                }
+                Ok(())
+            })
+        }),
+    );
     handlers.insert(
         "identity.purge_expired",
         Arc::new(|store, _| {
@@ -140,6 +157,7 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
         recurring: vec![
             Recurring { kind: "identity.purge_expired", every: Duration::from_secs(3600) },
             Recurring { kind: "ledger.checkpoint", every: Duration::from_secs(5) },
+            Recurring { kind: "applications.raise_alarms", every: Duration::from_secs(60) },
         ],
         idle_wait: Duration::from_millis(state.config.worker_idle_ms),
     };

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::applications::ApplicationError;
 use crate::calendar::CalendarAdminError;
 use crate::catalog::CatalogError;
 use crate::identity::IdentityError;
@@ -209,6 +210,30 @@ impl From<CatalogError> for ApiError {
             CatalogError::Ledger(e) => e.into(),
             CatalogError::Identity(e) => e.into(),
             CatalogError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<ApplicationError> for ApiError {
+    fn from(err: ApplicationError) -> Self {
+        match err {
+            ApplicationError::Invalid { field, message } => ApiError::invalid(field, "invalid_application", message),
+            ApplicationError::NotFound => ApiError::NotFound,
+            ApplicationError::Forbidden => ApiError::Forbidden,
+            ApplicationError::WrongState { action, state } => ApiError::Conflict {
+                code: "wrong_state",
+                message: format!(
+                    "当前状态（{state}）不能执行此操作（{action}） / cannot {action} an application that is {state}"
+                ),
+            },
+            ApplicationError::UnsupportedFile => {
+                ApiError::UnsupportedMediaType("application/pdf, image/jpeg or image/png")
+            }
+            ApplicationError::Storage(e) => ApiError::Internal(format!("file storage: {e}")),
+            ApplicationError::Catalog(e) => e.into(),
+            ApplicationError::Ledger(e) => e.into(),
+            ApplicationError::Identity(e) => e.into(),
+            ApplicationError::Db(e) => e.into(),
         }
     }
 }

@@ -104,10 +104,23 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|axum::extract::Path(v)| Path(v)).map_err(
-            |e| ApiError::BadRequest {
-                code: "invalid_path",
-                message: format!("路径参数无效 / invalid path: {e}"),
-                field: None,
+            |e| {
+                use axum::extract::path::ErrorKind;
+                let field = match &e {
+                    axum::extract::rejection::PathRejection::FailedToDeserializePathParams(inner) => match inner.kind()
+                    {
+                        ErrorKind::ParseErrorAtKey { key, .. }
+                        | ErrorKind::DeserializeError { key, .. }
+                        | ErrorKind::InvalidUtf8InPathParam { key } => Some(key.clone()),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                ApiError::BadRequest {
+                    code: "invalid_path",
+                    message: format!("路径参数无效 / invalid path: {e}"),
+                    field,
+                }
             },
         )
     }

@@ -713,6 +713,11 @@ pub async fn department_id(conn: &mut Conn, code: &str) -> Result<Option<i64>> {
     Ok(store::department_id(conn, code).await?)
 }
 
+/// (id, region code) of a department.
+pub async fn department_region(conn: &mut Conn, code: &str) -> Result<Option<(i64, String)>> {
+    Ok(store::department_region(conn, code).await?)
+}
+
 /// The department codes in which `actor` holds `role` itself (not through a region above).
 pub async fn departments_held(store: &Store, actor: &Principal, role: Role) -> Result<HashSet<String>> {
     let mut conn = store.pool().acquire().await?;

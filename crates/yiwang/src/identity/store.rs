@@ -368,6 +368,10 @@ pub async fn department_id(conn: &mut Conn, code: &str) -> Result<Option<i64>, s
     sqlx::query_scalar("SELECT id FROM departments WHERE code = $1").bind(code).fetch_optional(conn).await
 }
 
+pub async fn department_region(conn: &mut Conn, code: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, region_code FROM departments WHERE code = $1").bind(code).fetch_optional(conn).await
+}
+
 pub async fn department_code(conn: &mut Conn, id: i64) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT code FROM departments WHERE id = $1").bind(id).fetch_optional(conn).await
 }

@@ -2,6 +2,7 @@
 //! database — SQLite always, PostgreSQL when `YIWANG_TEST_POSTGRES` holds a server URL.
 
 mod api_conventions;
+mod applications;
 mod authorization;
 mod browser;
 mod calendar;

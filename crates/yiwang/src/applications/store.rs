@@ -1,0 +1,252 @@
+//! SQL for applications, their materials, events and uploaded files.
+
+use crate::store::Conn;
+
+pub async fn insert_file(
+    conn: &mut Conn,
+    sha256: &str,
+    account_id: i64,
+    content_type: &str,
+    size_bytes: i64,
+    file_name: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO files (sha256, account_id, content_type, size_bytes, file_name, uploaded_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256, account_id) DO NOTHING",
+    )
+    .bind(sha256)
+    .bind(account_id)
+    .bind(content_type)
+    .bind(size_bytes)
+    .bind(file_name)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// (content type, file name) of a file the account uploaded.
+pub async fn file_of(conn: &mut Conn, sha256: &str, account_id: i64) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT content_type, file_name FROM files WHERE sha256 = $1 AND account_id = $2")
+        .bind(sha256)
+        .bind(account_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The next number of the day in a region.
+pub async fn next_sequence(conn: &mut Conn, region_code: &str, day: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO application_numbers (region_code, day, last) VALUES ($1, $2, 1)
+         ON CONFLICT (region_code, day) DO UPDATE SET last = application_numbers.last + 1 RETURNING last",
+    )
+    .bind(region_code)
+    .bind(day)
+    .fetch_one(conn)
+    .await
+}
+
+pub struct NewApplication<'a> {
+    pub number: &'a str,
+    pub item_code: &'a str,
+    pub item_version: i64,
+    pub item_name: &'a str,
+    pub situation_code: &'a str,
+    pub department_id: i64,
+    pub applicant_id: i64,
+    pub form: &'a str,
+}
+
+pub async fn insert(conn: &mut Conn, a: NewApplication<'_>, now: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO applications (number, item_code, item_version, item_name, situation_code, department_id,
+                applicant_id, state, form, submitted_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'submitted', $8, $9, $9) RETURNING id",
+    )
+    .bind(a.number)
+    .bind(a.item_code)
+    .bind(a.item_version)
+    .bind(a.item_name)
+    .bind(a.situation_code)
+    .bind(a.department_id)
+    .bind(a.applicant_id)
+    .bind(a.form)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn set_material(
+    conn: &mut Conn,
+    application_id: i64,
+    material_code: &str,
+    source: &str,
+    sha256: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO application_materials (application_id, material_code, source, sha256) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (application_id, material_code) DO UPDATE SET source = $3, sha256 = $4",
+    )
+    .bind(application_id)
+    .bind(material_code)
+    .bind(source)
+    .bind(sha256)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// (material code, source, sha256) of an application's materials.
+pub async fn materials(
+    conn: &mut Conn,
+    application_id: i64,
+) -> Result<Vec<(String, String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT material_code, source, sha256 FROM application_materials WHERE application_id = $1 ORDER BY material_code",
+    )
+    .bind(application_id)
+    .fetch_all(conn)
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ApplicationRow {
+    pub id: i64,
+    pub number: String,
+    pub item_code: String,
+    pub item_version: i64,
+    pub item_name: String,
+    pub situation_code: String,
+    pub department_id: i64,
+    pub department_code: String,
+    pub department_name: String,
+    pub region_path: String,
+    pub applicant_id: i64,
+    pub state: String,
+    pub resume_state: Option<String>,
+    pub form: String,
+    pub clock: Option<String>,
+    pub deadline_at: Option<i64>,
+    pub alarm: String,
+    pub submitted_at: i64,
+    pub updated_at: i64,
+}
+
+/// One application by number, or (number `None`) a page of them filtered by applicant and
+/// department codes, newest first.
+pub async fn select(
+    conn: &mut Conn,
+    number: Option<&str>,
+    applicant_id: Option<i64>,
+    department_code: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<ApplicationRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.id, a.number, a.item_code, a.item_version, a.item_name, a.situation_code,
+                a.department_id, d.code AS department_code, d.name AS department_name, r.path AS region_path, a.applicant_id,
+                a.state, a.resume_state, a.form, a.clock, a.deadline_at, a.alarm, a.submitted_at, a.updated_at
+         FROM applications a JOIN departments d ON d.id = a.department_id JOIN regions r ON r.code = d.region_code
+         WHERE ($1 IS NULL OR a.number = $1) AND ($2 IS NULL OR a.applicant_id = $2) AND ($3 IS NULL OR d.code = $3)
+         ORDER BY a.submitted_at DESC, a.id DESC LIMIT $4 OFFSET $5",
+    )
+    .bind(number)
+    .bind(applicant_id)
+    .bind(department_code)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await
+}
+
+pub struct Transition<'a> {
+    pub state: &'a str,
+    pub resume_state: Option<&'a str>,
+    pub clock: Option<&'a str>,
+    pub deadline_at: Option<i64>,
+    pub alarm: &'a str,
+}
+
+/// Moves an application, only if it is still in `from` (a concurrent step loses).
+pub async fn transition(
+    conn: &mut Conn,
+    id: i64,
+    from: &str,
+    to: Transition<'_>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query(
+        "UPDATE applications SET state = $1, resume_state = $2, clock = $3, deadline_at = $4, alarm = $5, updated_at = $6
+         WHERE id = $7 AND state = $8",
+    )
+    .bind(to.state)
+    .bind(to.resume_state)
+    .bind(to.clock)
+    .bind(to.deadline_at)
+    .bind(to.alarm)
+    .bind(now)
+    .bind(id)
+    .bind(from)
+    .execute(conn)
+    .await?;
+    Ok(moved.rows_affected() == 1)
+}
+
+pub struct NewEvent<'a> {
+    pub action: &'a str,
+    pub from_state: Option<&'a str>,
+    pub to_state: &'a str,
+    pub actor_id: Option<i64>,
+    pub reason: &'a str,
+    pub details: &'a str,
+}
+
+pub async fn insert_event(conn: &mut Conn, application_id: i64, e: NewEvent<'_>, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO application_events (application_id, seq, action, from_state, to_state, actor_id, at, reason, details)
+         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM application_events WHERE application_id = $1),
+                 $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(application_id)
+    .bind(e.action)
+    .bind(e.from_state)
+    .bind(e.to_state)
+    .bind(e.actor_id)
+    .bind(now)
+    .bind(e.reason)
+    .bind(e.details)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// (action, from, to, actor display name, at, reason, details) of an application, in order.
+pub type EventRow = (String, Option<String>, String, Option<String>, i64, String, String);
+
+pub async fn events(conn: &mut Conn, application_id: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.action, e.from_state, e.to_state, ac.display_name, e.at, e.reason, e.details
+         FROM application_events e LEFT JOIN accounts ac ON ac.id = e.actor_id
+         WHERE e.application_id = $1 ORDER BY e.seq",
+    )
+    .bind(application_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// (id, clock, alarm) of every application whose time limit runs.
+pub async fn running(conn: &mut Conn) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, clock, alarm FROM applications WHERE state = 'accepted' AND clock IS NOT NULL")
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn set_alarm(conn: &mut Conn, id: i64, alarm: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE applications SET alarm = $1 WHERE id = $2 AND state = 'accepted'")
+        .bind(alarm)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

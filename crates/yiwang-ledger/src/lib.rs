@@ -67,6 +67,6 @@ pub use error::LedgerError;
 pub use hash::{Hash, empty_root, leaf_hash, node_hash};
 pub use leaf::LeafV1;
 pub use memory::MemoryTree;
-pub use note::{SignerKey, VerifierKey, key_hash};
+pub use note::{SignerKey, VerifierKey, key_hash, open_note, sign_note};
 pub use tree::NodeId;
 pub use verify::{verify_consistency, verify_inclusion};

@@ -156,7 +156,7 @@ pub(crate) fn check_key_name(name: &str) -> Result<(), LedgerError> {
 
 /// Signs `text`, which must end in a newline and hold no other control
 /// characters, with a key whose name passed [`check_key_name`].
-pub(crate) fn sign_note(text: &str, name: &str, key: &SigningKey) -> String {
+pub fn sign_note(text: &str, name: &str, key: &SigningKey) -> String {
     let mut signature = Vec::with_capacity(4 + Signature::BYTE_SIZE);
     signature.extend_from_slice(&key_hash(name, &key.verifying_key()));
     signature.extend_from_slice(&key.sign(text.as_bytes()).to_bytes());
@@ -167,7 +167,7 @@ pub(crate) fn sign_note(text: &str, name: &str, key: &SigningKey) -> String {
 /// `verifier`, and returns its text (which ends in a newline).
 ///
 /// Signatures by other keys are ignored, as the format requires.
-pub(crate) fn open_note<'a>(note: &'a str, verifier: &VerifierKey) -> Result<&'a str, LedgerError> {
+pub fn open_note<'a>(note: &'a str, verifier: &VerifierKey) -> Result<&'a str, LedgerError> {
     if note.chars().any(|c| c.is_control() && c != '\n') {
         return Err(LedgerError::MalformedNote("control character"));
     }

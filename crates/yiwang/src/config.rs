@@ -18,6 +18,7 @@ pub struct FileConfig {
     pub secure_cookies: Option<bool>,
     pub log_format: Option<LogFormat>,
     pub ledger_origin: Option<String>,
+    pub certificate_issuer: Option<String>,
     pub public_url: Option<String>,
 }
 
@@ -45,9 +46,12 @@ pub struct Config {
     pub public_url: String,
     /// The evidence log's origin line and signing-key name, e.g. `zhuhai.gov.cn/yiwang`.
     pub ledger_origin: String,
+    /// The name of the key that signs e-certificates, as verifiers see it.
+    pub certificate_issuer: String,
 }
 
 pub const DEFAULT_LEDGER_ORIGIN: &str = "yiwang.local/ledger";
+pub const DEFAULT_CERTIFICATE_ISSUER: &str = "yiwang.local/certificates";
 
 /// Values given on the command line or in `YIWANG_*` variables; `None` when not given.
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -97,6 +101,7 @@ impl Config {
             data_dir,
             worker_idle_ms: 1000,
             ledger_origin: file.ledger_origin.unwrap_or_else(|| DEFAULT_LEDGER_ORIGIN.into()),
+            certificate_issuer: file.certificate_issuer.unwrap_or_else(|| DEFAULT_CERTIFICATE_ISSUER.into()),
             public_url: file.public_url.unwrap_or_else(|| format!("http://{listen}")),
         })
     }
@@ -112,6 +117,7 @@ impl Config {
             log_format: LogFormat::Text,
             worker_idle_ms: 200,
             ledger_origin: DEFAULT_LEDGER_ORIGIN.into(),
+            certificate_issuer: DEFAULT_CERTIFICATE_ISSUER.into(),
             public_url: "http://127.0.0.1".into(),
         }
     }

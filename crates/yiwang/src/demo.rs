@@ -112,6 +112,8 @@ pub enum DemoError {
     #[error(transparent)]
     Catalog(#[from] crate::catalog::CatalogError),
     #[error(transparent)]
+    Certificates(#[from] crate::certificates::CertificateError),
+    #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
 
@@ -121,7 +123,7 @@ async fn already_loaded(conn: &mut crate::store::Conn) -> Result<bool, IdentityE
 
 /// Loads the demo city (with its service catalogue) into an empty database; returns false (and
 /// changes nothing) when the city is already there.
-pub async fn load(store: &Store) -> Result<bool, DemoError> {
+pub async fn load(store: &Store, issuer: &crate::certificates::Issuer) -> Result<bool, DemoError> {
     if already_loaded(&mut *store.pool().acquire().await?).await? {
         return Ok(false);
     }
@@ -165,6 +167,7 @@ pub async fn load(store: &Store) -> Result<bool, DemoError> {
         identity::register_enterprise(&mut tx, enterprise, &hash).await?;
     }
     crate::catalog::load_demo(&mut tx).await?;
+    crate::certificates::load_demo(&mut tx, issuer).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -8,6 +8,7 @@
 pub mod applications;
 pub mod calendar;
 pub mod catalog;
+pub mod certificates;
 pub mod config;
 pub mod demo;
 pub mod http;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub identity: Arc<dyn IdentityProvider>,
     pub signer: Arc<ledger::Signer>,
     pub search: catalog::search::GuideSearch,
+    pub issuer: Arc<certificates::Issuer>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,8 @@ pub enum StartError {
     Ledger(#[from] ledger::LedgerError),
     #[error("catalogue: {0}")]
     Catalog(#[from] catalog::CatalogError),
+    #[error("certificates: {0}")]
+    Certificates(#[from] certificates::CertificateError),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
     #[error("server: {0}")]
@@ -63,7 +67,16 @@ pub async fn open(config: Config) -> Result<AppState, StartError> {
     let calendar = calendar::SharedCalendar::new(calendar::load(&store).await?);
     let signer = Arc::new(ledger::Signer::load_or_create(&config.data_dir, &config.ledger_origin)?);
     let search = catalog::search::GuideSearch::load(&store).await?;
-    Ok(AppState { store, config: Arc::new(config), calendar, identity: Arc::new(LocalAccounts), signer, search })
+    let issuer = Arc::new(certificates::Issuer::load_or_create(&config.data_dir, &config.certificate_issuer)?);
+    Ok(AppState {
+        store,
+        config: Arc::new(config),
+        calendar,
+        identity: Arc::new(LocalAccounts),
+        signer,
+        search,
+        issuer,
+    })
 }
 
 fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {

@@ -45,8 +45,10 @@ CREATE INDEX applications_running ON applications (state, deadline_at);
 CREATE TABLE application_materials (
     application_id BIGINT NOT NULL REFERENCES applications (id),
     material_code  TEXT NOT NULL,
+    -- upload, certificate or shared_data
     source         TEXT NOT NULL,
     sha256         TEXT,
+    certificate_id TEXT,
     PRIMARY KEY (application_id, material_code)
 );
 

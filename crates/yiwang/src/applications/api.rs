@@ -123,7 +123,7 @@ async fn act(
         ApiError::invalid("action", "unknown_action", "未知操作 / unknown action; see the API document for the steps")
     })?;
     let calendar = state.calendar.get();
-    Ok(axum::Json(super::act(&state.store, &calendar, &actor.principal, &number, action, step).await?))
+    Ok(axum::Json(super::act(&state.store, &calendar, &state.issuer, &actor.principal, &number, action, step).await?))
 }
 
 /// A receipt for the application's latest step, verifiable offline against the evidence log.

@@ -44,6 +44,8 @@ pub enum ApplicationError {
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error(transparent)]
+    Certificate(#[from] crate::certificates::CertificateError),
+    #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
 
@@ -56,9 +58,10 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApplicationE
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MaterialView {
     pub material: String,
-    /// `upload` or `shared_data`.
+    /// `upload`, `certificate` or `shared_data`.
     pub source: String,
     pub sha256: Option<String>,
+    pub certificate_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -97,6 +100,8 @@ pub struct Application {
     /// `none`, `yellow` (80% of the limit used) or `red` (overdue).
     pub alarm: String,
     pub events: Vec<EventView>,
+    /// The e-certificates its approval issued.
+    pub certificates: Vec<String>,
 }
 
 /// What an applicant submits.
@@ -170,8 +175,9 @@ async fn view(store: &Store, row: store::ApplicationRow) -> Result<Application> 
     let materials = store::materials(&mut conn, row.id)
         .await?
         .into_iter()
-        .map(|(material, source, sha256)| MaterialView { material, source, sha256 })
+        .map(|(material, source, sha256, certificate_id)| MaterialView { material, source, sha256, certificate_id })
         .collect();
+    let certificates = store::issued_certificates(&mut conn, &row.number).await?;
     let events = store::events(&mut conn, row.id)
         .await?
         .into_iter()
@@ -203,6 +209,7 @@ async fn view(store: &Store, row: store::ApplicationRow) -> Result<Application> 
         clock_paused: clock.is_some_and(|c| c.is_paused()),
         alarm: row.alarm,
         events,
+        certificates,
     })
 }
 
@@ -242,13 +249,49 @@ async fn check_uploads(tx: &mut WriteTx, applicant: i64, materials: &[SuppliedMa
     Ok(())
 }
 
-async fn save_materials(tx: &mut WriteTx, application_id: i64, materials: &[SuppliedMaterial]) -> Result<()> {
-    for supplied in materials {
-        let (source, sha256) = match &supplied.supply {
-            Supply::Upload { sha256 } => ("upload", Some(sha256.as_str())),
-            Supply::SharedData => ("shared_data", None),
+/// The application whose materials are saved, as certificate uses record it.
+struct Applied<'a> {
+    id: i64,
+    number: &'a str,
+    applicant: i64,
+    item: &'a catalog::model::ItemDocument,
+}
+
+/// Saves how each material was supplied; an e-certificate's use is recorded for its holder to
+/// see, with the reason (申请事由).
+async fn save_materials(tx: &mut WriteTx, applied: &Applied<'_>, materials: &[SuppliedMaterial]) -> Result<()> {
+    for (i, supplied) in materials.iter().enumerate() {
+        let (source, sha256, certificate_id) = match &supplied.supply {
+            Supply::Upload { sha256 } => ("upload", Some(sha256.as_str()), None),
+            Supply::SharedData => ("shared_data", None, None),
+            Supply::Certificate { id } => ("certificate", None, Some(id.as_str())),
         };
-        store::set_material(tx, application_id, &supplied.material, source, sha256).await?;
+        if let Some(id) = certificate_id {
+            let material = applied.item.materials.iter().find(|m| m.code == supplied.material);
+            let allowed = material.and_then(model::certificate_type).unwrap_or_default();
+            let reason = format!("办理“{}” / applying for {}", applied.item.name, applied.item.name);
+            crate::certificates::use_for_application(
+                tx,
+                id,
+                applied.applicant,
+                allowed,
+                &applied.item.department_code,
+                applied.number,
+                &reason,
+            )
+            .await
+            .map_err(|e| match e {
+                crate::certificates::CertificateError::NotFound => {
+                    invalid(format!("materials[{i}].id"), "您没有此电子证照 / you hold no such e-certificate")
+                }
+                crate::certificates::CertificateError::Invalid { message, .. } => {
+                    invalid(format!("materials[{i}].id"), message)
+                }
+                other => other.into(),
+            })?;
+        }
+        let row = store::MaterialRow { code: &supplied.material, source, sha256, certificate_id };
+        store::set_material(tx, applied.id, row).await?;
     }
     Ok(())
 }
@@ -318,7 +361,8 @@ pub async fn submit(store: &Store, actor: &Principal, new: NewApplication) -> Re
         now,
     )
     .await?;
-    save_materials(&mut tx, id, &new.materials).await?;
+    let applied = Applied { id, number: &number, applicant: actor.account_id, item: &item };
+    save_materials(&mut tx, &applied, &new.materials).await?;
     let event = store::NewEvent {
         action: "submit",
         from_state: None,
@@ -381,6 +425,7 @@ fn text(field: &str, value: &str, required: bool) -> Result<String> {
 pub async fn act(
     store: &Store,
     calendar: &Calendar,
+    issuer: &crate::certificates::Issuer,
     actor: &Principal,
     number: &str,
     action: Action,
@@ -468,7 +513,8 @@ pub async fn act(
     let mut tx = store.begin_write().await?;
     if action == Action::Supplement {
         check_uploads(&mut tx, row.applicant_id, &step.materials).await?;
-        save_materials(&mut tx, row.id, &step.materials).await?;
+        let applied = Applied { id: row.id, number: &row.number, applicant: row.applicant_id, item: &item };
+        save_materials(&mut tx, &applied, &step.materials).await?;
     }
     let transition = store::Transition {
         state: next.as_str(),
@@ -505,6 +551,19 @@ pub async fn act(
     };
     record(&mut tx, &row.number, kind, Some(actor.account_id), &payload)?;
     outbox::append(&mut tx, kind, &serde_json::json!({"number": row.number, "state": next.as_str()})).await?;
+    if action == Action::Approve {
+        let form: serde_json::Value = serde_json::from_str(&row.form).unwrap_or_default();
+        crate::certificates::issue_for_approval(
+            &mut tx,
+            issuer,
+            &item.basic_code,
+            row.applicant_id,
+            &form,
+            &row.number,
+            Some(actor.account_id),
+        )
+        .await?;
+    }
     tx.commit().await?;
     view(store, self::row(store, number).await?).await
 }
@@ -568,8 +627,8 @@ pub async fn material_file(
     let sha256 = store::materials(&mut conn, row.id)
         .await?
         .into_iter()
-        .find(|(code, _, _)| code == material)
-        .and_then(|(_, _, sha256)| sha256)
+        .find(|(code, ..)| code == material)
+        .and_then(|(_, _, sha256, _)| sha256)
         .ok_or(ApplicationError::NotFound)?;
     let (content_type, _) =
         store::file_of(&mut conn, &sha256, row.applicant_id).await?.ok_or(ApplicationError::NotFound)?;

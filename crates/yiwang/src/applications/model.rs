@@ -134,6 +134,8 @@ impl Action {
 pub enum Supply {
     /// A file the applicant uploaded, by its SHA-256.
     Upload { sha256: String },
+    /// 免证办: an e-certificate the applicant holds, by its identifier.
+    Certificate { id: String },
     /// 免证办: the applicant authorises the department to fetch it by data sharing.
     SharedData,
 }
@@ -160,6 +162,14 @@ fn problem(field: String, message: &str) -> Problem {
 /// Whether a material may come by data sharing instead of a file.
 pub fn shareable(material: &Material) -> bool {
     material.submission == Submission::SharedCheck || matches!(material.replaced_by, Some(Replacement::DataResource(_)))
+}
+
+/// The certificate type that may stand in for a material (免证办), by name.
+pub fn certificate_type(material: &Material) -> Option<&str> {
+    match &material.replaced_by {
+        Some(Replacement::CertificateType(name)) => Some(name),
+        _ => None,
+    }
 }
 
 /// The materials a situation needs.
@@ -224,6 +234,12 @@ pub fn check(
                 format!("materials[{i}].source"),
                 "该材料不能通过数据共享获取，请上传 / cannot be fetched by data sharing: upload it",
             )),
+            Some(m) if matches!(supplied.supply, Supply::Certificate { .. }) && certificate_type(m).is_none() => {
+                problems.push(problem(
+                    format!("materials[{i}].source"),
+                    "该材料不能用电子证照代替，请上传 / no e-certificate stands in for it: upload it",
+                ))
+            }
             Some(_) if materials[..i].iter().any(|s| s.material == supplied.material) => {
                 problems.push(problem(format!("materials[{i}].material"), "重复 / given twice"))
             }

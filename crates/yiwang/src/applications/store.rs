@@ -77,33 +77,37 @@ pub async fn insert(conn: &mut Conn, a: NewApplication<'_>, now: i64) -> Result<
     .await
 }
 
-pub async fn set_material(
-    conn: &mut Conn,
-    application_id: i64,
-    material_code: &str,
-    source: &str,
-    sha256: Option<&str>,
-) -> Result<(), sqlx::Error> {
+/// How one material was supplied: its source and the file or certificate.
+pub struct MaterialRow<'a> {
+    pub code: &'a str,
+    pub source: &'a str,
+    pub sha256: Option<&'a str>,
+    pub certificate_id: Option<&'a str>,
+}
+
+pub async fn set_material(conn: &mut Conn, application_id: i64, m: MaterialRow<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO application_materials (application_id, material_code, source, sha256) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (application_id, material_code) DO UPDATE SET source = $3, sha256 = $4",
+        "INSERT INTO application_materials (application_id, material_code, source, sha256, certificate_id)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (application_id, material_code) DO UPDATE SET source = $3, sha256 = $4, certificate_id = $5",
     )
     .bind(application_id)
-    .bind(material_code)
-    .bind(source)
-    .bind(sha256)
+    .bind(m.code)
+    .bind(m.source)
+    .bind(m.sha256)
+    .bind(m.certificate_id)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// (material code, source, sha256) of an application's materials.
-pub async fn materials(
-    conn: &mut Conn,
-    application_id: i64,
-) -> Result<Vec<(String, String, Option<String>)>, sqlx::Error> {
+/// (material code, source, sha256, certificate id) of an application's materials.
+pub type MaterialListRow = (String, String, Option<String>, Option<String>);
+
+pub async fn materials(conn: &mut Conn, application_id: i64) -> Result<Vec<MaterialListRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT material_code, source, sha256 FROM application_materials WHERE application_id = $1 ORDER BY material_code",
+        "SELECT material_code, source, sha256, certificate_id FROM application_materials WHERE application_id = $1
+         ORDER BY material_code",
     )
     .bind(application_id)
     .fetch_all(conn)
@@ -249,4 +253,12 @@ pub async fn set_alarm(conn: &mut Conn, id: i64, alarm: &str) -> Result<(), sqlx
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// The certificates an application's approval issued.
+pub async fn issued_certificates(conn: &mut Conn, number: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM certificates WHERE application_number = $1 ORDER BY id")
+        .bind(number)
+        .fetch_all(conn)
+        .await
 }

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -171,15 +171,7 @@ async fn qr(State(state): State<AppState>, Path(code): Path<String>) -> Response
     if let Err(e) = super::published(&state.store, &code).await {
         return crate::http::error::ApiError::from(e).into_response();
     }
-    let url = guide_url(&state.config.public_url, &code);
-    match qrcode::QrCode::new(url.as_bytes()) {
-        Ok(qr) => {
-            let svg = qr.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build();
-            ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=3600")], svg)
-                .into_response()
-        }
-        Err(e) => crate::http::error::ApiError::Internal(format!("qr: {e}")).into_response(),
-    }
+    crate::http::pages::qr_svg(&guide_url(&state.config.public_url, &code))
 }
 
 #[derive(Deserialize)]

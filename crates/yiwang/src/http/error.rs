@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::applications::ApplicationError;
 use crate::calendar::CalendarAdminError;
 use crate::catalog::CatalogError;
+use crate::certificates::CertificateError;
 use crate::identity::IdentityError;
 use crate::ledger::LedgerError;
 
@@ -233,7 +234,22 @@ impl From<ApplicationError> for ApiError {
             ApplicationError::Catalog(e) => e.into(),
             ApplicationError::Ledger(e) => e.into(),
             ApplicationError::Identity(e) => e.into(),
+            ApplicationError::Certificate(e) => e.into(),
             ApplicationError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<CertificateError> for ApiError {
+    fn from(err: CertificateError) -> Self {
+        match err {
+            CertificateError::Invalid { field, message } => ApiError::invalid(field, "invalid_certificate", message),
+            CertificateError::NotFound => ApiError::NotFound,
+            CertificateError::Forbidden => ApiError::Forbidden,
+            CertificateError::Key(message) => ApiError::Internal(message),
+            CertificateError::Ledger(e) => e.into(),
+            CertificateError::Identity(e) => e.into(),
+            CertificateError::Db(e) => e.into(),
         }
     }
 }

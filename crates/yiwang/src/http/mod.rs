@@ -36,6 +36,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "calendar", description = "Working days, holidays and make-up working days (调休)"),
         (name = "catalog", description = "Service items (事项) and their guides"),
         (name = "applications", description = "Applications (办件) and their materials"),
+        (name = "certificates", description = "E-certificates (电子证照): wallet, uses, revocation, verification"),
         (name = "ledger", description = "The evidence log (存证): checkpoints, leaves, proofs, receipts"),
         (name = "health", description = "Liveness and readiness")
     ),
@@ -52,6 +53,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::ledger::api::router())
         .merge(crate::catalog::api::router())
         .merge(crate::applications::api::router())
+        .merge(crate::certificates::api::router())
         .split_for_parts()
 }
 

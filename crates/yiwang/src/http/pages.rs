@@ -104,6 +104,7 @@ pub fn router() -> Router<AppState> {
         .route("/lang/{code}", get(switch_language))
         .merge(crate::identity::pages::router())
         .merge(crate::catalog::pages::router())
+        .merge(crate::certificates::pages::router())
 }
 
 /// Sets the language cookie and goes back where the user was (a local path only).
@@ -217,3 +218,15 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("my_reports", "我的诉求", "My reports"),
     ("none_yet", "暂无记录", "Nothing yet"),
 ];
+
+/// `text` as an SVG QR code response, cached for an hour.
+pub fn qr_svg(text: &str) -> Response {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(qr) => {
+            let svg = qr.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build();
+            ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=3600")], svg)
+                .into_response()
+        }
+        Err(e) => ApiError::Internal(format!("qr: {e}")).into_response(),
+    }
+}

@@ -146,27 +146,7 @@ impl Signer {
     /// Reads the key from `data_dir/ledger.key`, creating it (readable by the owner only) on first
     /// start. A new origin needs a new key: the name is part of the key.
     pub fn load_or_create(data_dir: &Path, origin: &str) -> Result<Self, LedgerError> {
-        let path = data_dir.join("ledger.key");
-        let key = match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                text.trim().parse::<SignerKey>().map_err(|e| LedgerError::Key(format!("{}: {e}", path.display())))?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = SignerKey::generate(origin).map_err(|e| LedgerError::Key(e.to_string()))?;
-                write_private(&path, &key.to_key_string())
-                    .map_err(|e| LedgerError::Key(format!("{}: {e}", path.display())))?;
-                tracing::info!(path = %path.display(), verifier_key = %key.verifier_key(), "created the evidence-log signing key");
-                key
-            }
-            Err(e) => return Err(LedgerError::Key(format!("{}: {e}", path.display()))),
-        };
-        if key.name() != origin {
-            return Err(LedgerError::Key(format!(
-                "{} belongs to origin {:?}, not {origin:?}; keep the origin or move the key aside",
-                path.display(),
-                key.name()
-            )));
-        }
+        let key = key_file(&data_dir.join("ledger.key"), origin).map_err(LedgerError::Key)?;
         Ok(Signer { key })
     }
 
@@ -183,6 +163,29 @@ impl Signer {
         yiwang_ledger::sign_checkpoint(&checkpoint, self.key.signing_key(), self.key.name())
             .map_err(|e| LedgerError::Key(e.to_string()))
     }
+}
+
+/// The signing key kept in `path` under `name`, created (readable by the owner only) on first use.
+/// A different name needs a different key: the name is part of the key.
+pub(crate) fn key_file(path: &Path, name: &str) -> Result<SignerKey, String> {
+    let key = match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().parse::<SignerKey>().map_err(|e| format!("{}: {e}", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SignerKey::generate(name).map_err(|e| e.to_string())?;
+            write_private(path, &key.to_key_string()).map_err(|e| format!("{}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), verifier_key = %key.verifier_key(), "created a signing key");
+            key
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    if key.name() != name {
+        return Err(format!(
+            "{} belongs to {:?}, not {name:?}; keep the name or move the key aside",
+            path.display(),
+            key.name()
+        ));
+    }
+    Ok(key)
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {

@@ -46,7 +46,7 @@ impl TestApp {
     /// The platform with the demo city loaded.
     pub async fn demo() -> TestApp {
         let app = TestApp::empty().await;
-        assert!(yiwang::demo::load(&app.state.store).await.expect("load demo"));
+        assert!(yiwang::demo::load(&app.state.store, &app.state.issuer).await.expect("load demo"));
         app.state.search.refresh(&app.state.store).await.expect("index the demo catalogue");
         app
     }

@@ -114,6 +114,8 @@ pub enum DemoError {
     #[error(transparent)]
     Certificates(#[from] crate::certificates::CertificateError),
     #[error(transparent)]
+    Applications(#[from] crate::applications::ApplicationError),
+    #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
 
@@ -168,6 +170,7 @@ pub async fn load(store: &Store, issuer: &crate::certificates::Issuer) -> Result
     }
     crate::catalog::load_demo(&mut tx).await?;
     crate::certificates::load_demo(&mut tx, issuer).await?;
+    crate::applications::instant::load_demo(&mut tx).await?;
     tx.commit().await?;
     Ok(true)
 }

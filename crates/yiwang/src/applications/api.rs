@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(receipt))
         .routes(routes!(material_file))
         .merge(uploads)
+        .merge(super::rules_api::router())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -69,7 +70,9 @@ async fn submit(
     actor: Actor,
     Json(new): Json<NewApplication>,
 ) -> Result<(StatusCode, axum::Json<Application>), ApiError> {
-    Ok((StatusCode::CREATED, axum::Json(super::submit(&state.store, &actor.principal, new).await?)))
+    let calendar = state.calendar.get();
+    let submitted = super::submit(&state.store, &calendar, &state.issuer, &actor.principal, new).await?;
+    Ok((StatusCode::CREATED, axum::Json(submitted)))
 }
 
 #[derive(Deserialize, IntoParams)]

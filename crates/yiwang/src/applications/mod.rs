@@ -10,7 +10,9 @@
 
 pub mod api;
 pub mod files;
+pub mod instant;
 pub mod model;
+pub mod rules_api;
 mod store;
 
 use chrono::{DateTime, Utc};
@@ -102,6 +104,8 @@ pub struct Application {
     pub events: Vec<EventView>,
     /// The e-certificates its approval issued.
     pub certificates: Vec<String>,
+    /// The instant decision (秒批), when the item has a rule: which rule decided and why.
+    pub decision: Option<instant::Decision>,
 }
 
 /// What an applicant submits.
@@ -178,6 +182,7 @@ async fn view(store: &Store, row: store::ApplicationRow) -> Result<Application> 
         .map(|(material, source, sha256, certificate_id)| MaterialView { material, source, sha256, certificate_id })
         .collect();
     let certificates = store::issued_certificates(&mut conn, &row.number).await?;
+    let decision = instant::recorded(&mut conn, row.id).await?;
     let events = store::events(&mut conn, row.id)
         .await?
         .into_iter()
@@ -210,6 +215,7 @@ async fn view(store: &Store, row: store::ApplicationRow) -> Result<Application> 
         alarm: row.alarm,
         events,
         certificates,
+        decision,
     })
 }
 
@@ -320,8 +326,17 @@ fn china_today() -> chrono::NaiveDate {
     (Utc::now() + chrono::TimeDelta::hours(8)).date_naive()
 }
 
-/// Submits an application for a published item.
-pub async fn submit(store: &Store, actor: &Principal, new: NewApplication) -> Result<Application> {
+/// What an applicant is told they may do against an automated rejection (行政许可法 Art. 38).
+pub const REMEDY: &str = "如不服本决定，可自收到决定之日起六十日内依法申请行政复议，或者六个月内依法提起行政诉讼。";
+
+/// Submits an application for a published item; where a rule is in force it is decided at once.
+pub async fn submit(
+    store: &Store,
+    calendar: &Calendar,
+    issuer: &crate::certificates::Issuer,
+    actor: &Principal,
+    new: NewApplication,
+) -> Result<Application> {
     let audience = match actor.kind {
         AccountKind::Resident => Audience::Person,
         AccountKind::Enterprise => Audience::LegalPerson,
@@ -344,7 +359,7 @@ pub async fn submit(store: &Store, actor: &Principal, new: NewApplication) -> Re
     let today = china_today();
     let sequence = store::next_sequence(&mut tx, &region_code, &today.format("%Y%m%d").to_string()).await?;
     let number = model::number(&region_code, today, sequence);
-    let form = serde_json::Value::Object(new.form).to_string();
+    let form = serde_json::Value::Object(new.form.clone()).to_string();
     let now = now_ms();
     let id = store::insert(
         &mut tx,
@@ -376,6 +391,66 @@ pub async fn submit(store: &Store, actor: &Principal, new: NewApplication) -> Re
         "situation": new.situation, "form": form, "materials": new.materials});
     record(&mut tx, &number, "application.submitted", Some(actor.account_id), &payload)?;
     outbox::append(&mut tx, "application.submitted", &serde_json::json!({"number": number})).await?;
+
+    let subject = crate::certificates::holder_identity(&mut tx, actor.account_id).await?.map(|(_, code, _)| code);
+    let certificates = new
+        .materials
+        .iter()
+        .filter(|m| matches!(m.supply, Supply::Certificate { .. }))
+        .filter_map(|m| item.materials.iter().find(|x| x.code == m.material))
+        .filter_map(model::certificate_type)
+        .map(str::to_owned)
+        .collect();
+    let asked = instant::Asked {
+        application_id: id,
+        item_code: &item.implementation_code,
+        situation: &new.situation,
+        form: &new.form,
+        subject: subject.as_deref().unwrap_or_default(),
+        certificates,
+    };
+    if let Some(decision) = instant::decide(&mut tx, asked).await? {
+        let mut moving = Moving {
+            id,
+            number: &number,
+            applicant_id: actor.account_id,
+            form: &form,
+            item: &item,
+            state: State::Submitted,
+            resume: None,
+            clock: None,
+            alarm: "none".into(),
+        };
+        let rule = serde_json::json!({"rule_version": decision.rule_version, "rule_id": decision.rule_id,
+            "inputs_hash": decision.inputs_hash});
+        let system = |action, reason: &'static str| Taken { action, reason, details: rule.clone(), actor: None };
+        match decision.outcome.as_str() {
+            "approve" => {
+                moving.take(&mut tx, calendar, issuer, system(Action::Accept, "秒批：即时受理")).await?;
+                let approve =
+                    Taken { action: Action::Approve, reason: &decision.reason, details: rule.clone(), actor: None };
+                moving.take(&mut tx, calendar, issuer, approve).await?;
+                moving
+                    .take(
+                        &mut tx,
+                        calendar,
+                        issuer,
+                        system(Action::Complete, "结果已电子送达 / delivered electronically"),
+                    )
+                    .await?;
+            }
+            "reject" => {
+                moving.take(&mut tx, calendar, issuer, system(Action::Accept, "秒批：即时受理")).await?;
+                let basis = decision.evaluation["output"]["basis"].as_str().unwrap_or_default().to_owned();
+                let mut details = rule.clone();
+                details["basis"] = basis.into();
+                details["remedy"] = REMEDY.into();
+                let reject = Taken { action: Action::Reject, reason: &decision.reason, details, actor: None };
+                moving.take(&mut tx, calendar, issuer, reject).await?;
+            }
+            _ => {}
+        }
+    }
     tx.commit().await?;
     view(store, row(store, &number).await?).await
 }
@@ -437,9 +512,10 @@ pub async fn act(
     }
     let state = State::parse(&row.state).unwrap_or(State::Submitted);
     let resume = row.resume_state.as_deref().and_then(State::parse);
-    let next = action
-        .next(state, resume)
-        .ok_or(ApplicationError::WrongState { action: action.as_str(), state: state.as_str() })?;
+    // Checked before the step's fields, so a step that cannot apply says so first.
+    if action.next(state, resume).is_none() {
+        return Err(ApplicationError::WrongState { action: action.as_str(), state: state.as_str() });
+    }
     let reason = text("reason", &step.reason, action.needs_reason())?;
     let mut details = serde_json::Map::new();
     let item = catalog::version(store, &row.item_code, row.item_version).await?;
@@ -483,89 +559,147 @@ pub async fn act(
         _ => {}
     }
 
-    // The time limit: started at acceptance, paused for a supplement, stopped by a decision.
-    let now = Utc::now();
-    let mut clock: Option<LimitClock> = row.clock.as_deref().and_then(|c| serde_json::from_str(c).ok());
-    match action {
-        Action::Accept => clock = Some(LimitClock::start(now, LimitUnit::WorkingDays(item.promised_limit_days))),
-        Action::RequestSupplement => {
-            if let Some(c) = clock.as_mut() {
-                c.pause(now).map_err(|e| invalid("clock", e.to_string()))?;
-            }
-        }
-        Action::Supplement => {
-            if let Some(c) = clock.as_mut().filter(|c| c.is_paused()) {
-                c.resume(now).map_err(|e| invalid("clock", e.to_string()))?;
-            }
-        }
-        _ => {}
-    }
-    let running = next == State::Accepted;
-    let deadline_at =
-        clock.as_ref().filter(|_| running).and_then(|c| c.deadline(calendar)).map(|d| d.timestamp_millis());
-    let clock_json = clock.as_ref().and_then(|c| serde_json::to_string(c).ok());
-    let resume_state = match action {
-        Action::RequestSupplement => Some(state.as_str()),
-        _ => None,
-    };
-    let details = serde_json::Value::Object(details);
-
     let mut tx = store.begin_write().await?;
     if action == Action::Supplement {
         check_uploads(&mut tx, row.applicant_id, &step.materials).await?;
         let applied = Applied { id: row.id, number: &row.number, applicant: row.applicant_id, item: &item };
         save_materials(&mut tx, &applied, &step.materials).await?;
     }
-    let transition = store::Transition {
-        state: next.as_str(),
-        resume_state,
-        clock: clock_json.as_deref(),
-        deadline_at,
-        alarm: if running { &row.alarm } else { "none" },
-    };
-    let now_ms = now.timestamp_millis();
-    if !store::transition(&mut tx, row.id, &row.state, transition, now_ms).await? {
-        return Err(ApplicationError::WrongState { action: action.as_str(), state: state.as_str() });
-    }
-    let details_text = details.to_string();
-    let event = store::NewEvent {
-        action: action.as_str(),
-        from_state: Some(state.as_str()),
-        to_state: next.as_str(),
-        actor_id: Some(actor.account_id),
-        reason: &reason,
-        details: &details_text,
-    };
-    store::insert_event(&mut tx, row.id, event, now_ms).await?;
-    let payload = serde_json::json!({"number": row.number, "action": action.as_str(), "from": state.as_str(),
-        "to": next.as_str(), "reason": reason, "details": details});
-    let kind = match action {
-        Action::Accept => "application.accepted",
-        Action::Refuse => "application.refused",
-        Action::RequestSupplement => "application.supplement_requested",
-        Action::Supplement => "application.supplemented",
-        Action::Approve => "application.approved",
-        Action::Reject => "application.rejected",
-        Action::Complete => "application.completed",
-        Action::Withdraw => "application.withdrawn",
-    };
-    record(&mut tx, &row.number, kind, Some(actor.account_id), &payload)?;
-    outbox::append(&mut tx, kind, &serde_json::json!({"number": row.number, "state": next.as_str()})).await?;
-    if action == Action::Approve {
-        let form: serde_json::Value = serde_json::from_str(&row.form).unwrap_or_default();
-        crate::certificates::issue_for_approval(
-            &mut tx,
-            issuer,
-            &item.basic_code,
-            row.applicant_id,
-            &form,
-            &row.number,
-            Some(actor.account_id),
-        )
-        .await?;
-    }
+    let mut moving = Moving::from_row(&row, &item);
+    let step =
+        Taken { action, reason: &reason, details: serde_json::Value::Object(details), actor: Some(actor.account_id) };
+    moving.take(&mut tx, calendar, issuer, step).await?;
     tx.commit().await?;
     view(store, self::row(store, number).await?).await
+}
+
+/// An application being moved within a transaction.
+struct Moving<'a> {
+    id: i64,
+    number: &'a str,
+    applicant_id: i64,
+    form: &'a str,
+    item: &'a catalog::model::ItemDocument,
+    state: State,
+    resume: Option<State>,
+    clock: Option<LimitClock>,
+    alarm: String,
+}
+
+/// One step, with who took it (`None`: the system, for an instant decision) and why.
+struct Taken<'a> {
+    action: Action,
+    reason: &'a str,
+    details: serde_json::Value,
+    actor: Option<i64>,
+}
+
+impl<'a> Moving<'a> {
+    fn from_row(row: &'a store::ApplicationRow, item: &'a catalog::model::ItemDocument) -> Self {
+        Moving {
+            id: row.id,
+            number: &row.number,
+            applicant_id: row.applicant_id,
+            form: &row.form,
+            item,
+            state: State::parse(&row.state).unwrap_or(State::Submitted),
+            resume: row.resume_state.as_deref().and_then(State::parse),
+            clock: row.clock.as_deref().and_then(|c| serde_json::from_str(c).ok()),
+            alarm: row.alarm.clone(),
+        }
+    }
+
+    /// Takes a step: the clock (started at acceptance, paused for a supplement, stopped by a
+    /// decision), the state, the event, the evidence leaf, the outbox event and, on approval, the
+    /// item's certificate. A concurrent step that moved the application first wins.
+    async fn take(
+        &mut self,
+        tx: &mut WriteTx,
+        calendar: &Calendar,
+        issuer: &crate::certificates::Issuer,
+        step: Taken<'_>,
+    ) -> Result<()> {
+        let Taken { action, reason, details, actor } = step;
+        let from = self.state;
+        let next = action
+            .next(from, self.resume)
+            .ok_or(ApplicationError::WrongState { action: action.as_str(), state: from.as_str() })?;
+        let now = Utc::now();
+        match action {
+            Action::Accept => {
+                self.clock = Some(LimitClock::start(now, LimitUnit::WorkingDays(self.item.promised_limit_days)))
+            }
+            Action::RequestSupplement => {
+                if let Some(c) = self.clock.as_mut() {
+                    c.pause(now).map_err(|e| invalid("clock", e.to_string()))?;
+                }
+            }
+            Action::Supplement => {
+                if let Some(c) = self.clock.as_mut().filter(|c| c.is_paused()) {
+                    c.resume(now).map_err(|e| invalid("clock", e.to_string()))?;
+                }
+            }
+            _ => {}
+        }
+        let running = next == State::Accepted;
+        let deadline_at =
+            self.clock.as_ref().filter(|_| running).and_then(|c| c.deadline(calendar)).map(|d| d.timestamp_millis());
+        let clock_json = self.clock.as_ref().and_then(|c| serde_json::to_string(c).ok());
+        let resume_state = (action == Action::RequestSupplement).then_some(from.as_str());
+        let alarm = if running { self.alarm.clone() } else { "none".to_owned() };
+        let transition = store::Transition {
+            state: next.as_str(),
+            resume_state,
+            clock: clock_json.as_deref(),
+            deadline_at,
+            alarm: &alarm,
+        };
+        let now_ms = now.timestamp_millis();
+        if !store::transition(tx, self.id, from.as_str(), transition, now_ms).await? {
+            return Err(ApplicationError::WrongState { action: action.as_str(), state: from.as_str() });
+        }
+        let details_text = details.to_string();
+        let event = store::NewEvent {
+            action: action.as_str(),
+            from_state: Some(from.as_str()),
+            to_state: next.as_str(),
+            actor_id: actor,
+            reason,
+            details: &details_text,
+        };
+        store::insert_event(tx, self.id, event, now_ms).await?;
+        let kind = match action {
+            Action::Accept => "application.accepted",
+            Action::Refuse => "application.refused",
+            Action::RequestSupplement => "application.supplement_requested",
+            Action::Supplement => "application.supplemented",
+            Action::Approve => "application.approved",
+            Action::Reject => "application.rejected",
+            Action::Complete => "application.completed",
+            Action::Withdraw => "application.withdrawn",
+        };
+        let payload = serde_json::json!({"number": self.number, "action": action.as_str(), "from": from.as_str(),
+            "to": next.as_str(), "reason": reason, "details": details});
+        record(tx, self.number, kind, actor, &payload)?;
+        outbox::append(tx, kind, &serde_json::json!({"number": self.number, "state": next.as_str()})).await?;
+        if action == Action::Approve {
+            let form: serde_json::Value = serde_json::from_str(self.form).unwrap_or_default();
+            crate::certificates::issue_for_approval(
+                tx,
+                issuer,
+                &self.item.basic_code,
+                self.applicant_id,
+                &form,
+                self.number,
+                actor,
+            )
+            .await?;
+        }
+        self.state = next;
+        self.resume = if action == Action::RequestSupplement { Some(from) } else { None };
+        self.alarm = alarm;
+        Ok(())
+    }
 }
 
 /// The alarm an application whose clock runs should show now.

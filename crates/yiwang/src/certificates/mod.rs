@@ -523,3 +523,8 @@ pub async fn load_demo(tx: &mut WriteTx, issuer: &Issuer) -> Result<()> {
     }
     Ok(())
 }
+
+/// The holder code type, code and name of an account: resident ID number or credit code.
+pub async fn holder_identity(conn: &mut Conn, account_id: i64) -> Result<Option<(String, String, String)>> {
+    Ok(store::holder_identity(conn, account_id).await?)
+}

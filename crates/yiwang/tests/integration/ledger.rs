@@ -36,7 +36,14 @@ async fn changes_write_leaves_without_personal_data() {
     let accounts =
         yiwang::demo::DEMO_STAFF.len() + yiwang::demo::DEMO_RESIDENTS.len() + yiwang::demo::DEMO_ENTERPRISES.len();
     let items: Vec<serde_json::Value> = serde_json::from_str(yiwang::catalog::DEMO_CATALOGUE).unwrap();
-    assert_eq!(size as usize, accounts + items.len(), "one leaf per account and per published item");
+    // Every demo resident holds an ID card and every enterprise a business licence.
+    let certificates = yiwang::demo::DEMO_RESIDENTS.len() + yiwang::demo::DEMO_ENTERPRISES.len();
+    let rules = yiwang::applications::instant::DEMO_RULES.len();
+    assert_eq!(
+        size as usize,
+        accounts + items.len() + certificates + rules,
+        "one leaf per account, published item, issued certificate and rule version"
+    );
 
     let resident = app.resident_id(yiwang::demo::DEMO_RESIDENTS[0].0).await;
     let indexes = ledger::leaves_about(&app.state.store, &format!("resident:{resident}")).await.unwrap();

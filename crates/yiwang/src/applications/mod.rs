@@ -12,6 +12,7 @@ pub mod api;
 pub mod files;
 pub mod instant;
 pub mod model;
+pub mod pages;
 pub mod rules_api;
 mod store;
 

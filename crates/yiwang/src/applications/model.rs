@@ -55,6 +55,20 @@ impl State {
         .find(|state| state.as_str() == s)
     }
 
+    /// (中文, English) for pages.
+    pub fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            State::Submitted => ("已提交，待受理", "Submitted"),
+            State::Accepted => ("已受理，办理中", "Accepted, in progress"),
+            State::SupplementRequested => ("待补正", "Waiting for a supplement"),
+            State::Approved => ("准予许可", "Approved"),
+            State::Rejected => ("不予许可", "Rejected"),
+            State::Refused => ("不予受理", "Refused"),
+            State::Withdrawn => ("已撤回", "Withdrawn"),
+            State::Completed => ("已办结", "Completed"),
+        }
+    }
+
     /// No action moves a closed application.
     pub fn is_closed(self) -> bool {
         matches!(self, State::Rejected | State::Refused | State::Withdrawn | State::Completed)

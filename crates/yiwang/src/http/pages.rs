@@ -105,6 +105,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::identity::pages::router())
         .merge(crate::catalog::pages::router())
         .merge(crate::certificates::pages::router())
+        .merge(crate::applications::pages::router())
 }
 
 /// Sets the language cookie and goes back where the user was (a local path only).

@@ -243,3 +243,47 @@ async fn alarms_turn_yellow_then_red_by_the_job() {
     assert_eq!(alarm(ok(clerk.get(&format!("/api/applications/{number}")).await).await), "red");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn staff_take_steps_from_the_application_page() {
+    let app = TestApp::demo().await;
+    let resident = app.login(RESIDENT).await;
+    let sha256 = uploaded(&resident, b"%PDF-1.7 scan").await;
+    let number =
+        ok(resident.post("/api/applications", &application(&id_card_renewal(), &sha256)).await).await["number"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+    let clerk = app.login("city_clerk").await;
+    let queue = clerk.get("/applications?department=440400-GAJ").await.text().await.unwrap();
+    assert!(queue.contains(&number) && queue.contains("已提交，待受理"));
+    let page = clerk.get(&format!("/applications/{number}")).await.text().await.unwrap();
+    assert!(
+        page.contains("value=\"accept\"") && !page.contains("value=\"approve\""),
+        "the window accepts, it does not decide"
+    );
+
+    let form = [("csrf_token", clerk.csrf.as_str()), ("action", "accept"), ("reason", "材料齐全")];
+    let accepted =
+        clerk.client.post(app.url(&format!("/applications/{number}/steps"))).form(&form).send().await.unwrap();
+    assert_eq!(accepted.status(), 303);
+    let forged = [("csrf_token", "forged"), ("action", "refuse"), ("reason", "x")];
+    let refused =
+        clerk.client.post(app.url(&format!("/applications/{number}/steps"))).form(&forged).send().await.unwrap();
+    assert_eq!(refused.status(), 400, "a form without the session's token does nothing");
+    let still = ok(clerk.get(&format!("/api/applications/{number}")).await).await;
+    assert_eq!(still["state"], "accepted");
+
+    let reviewer = app.login("police_reviewer").await;
+    let form = [("csrf_token", reviewer.csrf.as_str()), ("action", "approve"), ("reason", "符合条件")];
+    let approved =
+        reviewer.client.post(app.url(&format!("/applications/{number}/steps"))).form(&form).send().await.unwrap();
+    assert_eq!(approved.status(), 303);
+    let page = resident.get(&format!("/applications/{number}")).await.text().await.unwrap();
+    assert!(page.contains("data-state=\"approved\"") && page.contains("符合条件"));
+    // An approved ID-card renewal issues the electronic ID card.
+    assert!(page.contains("1.2.156.3005.2.11100000000013338W001."), "the result certificate is linked");
+    assert_eq!(app.anonymous().get("/items/NO-SUCH/apply").await.status(), 303, "sign in first");
+    app.stop().await;
+}

@@ -156,3 +156,84 @@ async fn resident_searches_reads_a_guide_in_large_text_and_prints_it() {
     browser.close().await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn resident_gets_an_instant_approval_and_its_certificate_verifies() {
+    if !enabled() {
+        return;
+    }
+    let app = TestApp::demo().await;
+    let (_driver, browser) = browser().await;
+    let items: Vec<serde_json::Value> = serde_json::from_str(yiwang::catalog::DEMO_CATALOGUE).unwrap();
+    let rent =
+        items.iter().find(|i| i["name"] == "租房提取住房公积金").unwrap()["implementation_code"].as_str().unwrap();
+
+    browser.goto(&app.url("/login")).await.unwrap();
+    browser.find(Locator::Id("login")).await.unwrap().send_keys("440402198503120024").await.unwrap();
+    browser.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    browser.find(Locator::Css("#login-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Id("resident-home")).await.unwrap();
+
+    browser.goto(&app.url(&format!("/items/{rent}"))).await.unwrap();
+    browser.find(Locator::Id("apply-link")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Id("apply-form")).await.unwrap();
+    for (field, value) in [
+        ("form-applicant_name", "陈晓红"),
+        ("form-id_number", "440402198503120024"),
+        ("form-phone", "13800138001"),
+        ("form-bank_card", "6222020200112233445"),
+    ] {
+        browser.find(Locator::Id(field)).await.unwrap().send_keys(value).await.unwrap();
+    }
+    browser.find(Locator::Css("#form-extract_mode option[value='按月自动提取']")).await.unwrap().click().await.unwrap();
+    // The ID card is offered as an e-certificate instead of an upload (免证办).
+    let id_card = browser.find(Locator::Css("#material-M1 input[value=certificate]")).await.unwrap();
+    assert_eq!(id_card.prop("checked").await.unwrap().as_deref(), Some("true"));
+    save_screenshot("apply-form", &browser.screenshot().await.unwrap());
+    browser.find(Locator::Id("apply-submit")).await.unwrap().click().await.unwrap();
+
+    let decision = browser.wait().for_element(Locator::Id("decision")).await.unwrap();
+    let text = decision.text().await.unwrap();
+    assert!(text.contains("准予") && text.contains("r08_approve"), "the rule that decided is shown: {text}");
+    let state = browser.find(Locator::Id("application-state")).await.unwrap();
+    assert_eq!(state.attr("data-state").await.unwrap().as_deref(), Some("completed"));
+    assert_eq!(state.text().await.unwrap(), "已办结");
+    save_screenshot("instant-decision", &browser.screenshot().await.unwrap());
+
+    browser.find(Locator::Css("#results a")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Id("certificate-qr")).await.unwrap();
+    assert!(
+        browser
+            .find(Locator::Id("certificate"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("住房公积金提取核准通知书")
+    );
+    // Read the QR code as a verifier's phone would, and open what it says.
+    let qr_path = browser.find(Locator::Id("certificate-qr")).await.unwrap().attr("src").await.unwrap().unwrap();
+    let svg = browser
+        .execute("const r = await fetch(arguments[0]); return await r.text();", vec![serde_json::json!(qr_path)])
+        .await
+        .unwrap();
+    let url = crate::catalog::decode_qr(svg.as_str().unwrap());
+    let token = url.split("token=").nth(1).expect("a verification link").to_owned();
+    browser.goto(&app.url(&format!("/verify?token={token}"))).await.unwrap();
+    let verdict = browser.wait().for_element(Locator::Id("verify-result")).await.unwrap();
+    assert_eq!(verdict.attr("data-valid").await.unwrap().as_deref(), Some("true"));
+
+    // One byte of the payload changed: the signature fails.
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut note = engine.decode(&token).unwrap();
+    let at = note.iter().position(|b| *b == b'2').unwrap();
+    note[at] = b'3';
+    browser.goto(&app.url(&format!("/verify?token={}", engine.encode(&note)))).await.unwrap();
+    let verdict = browser.wait().for_element(Locator::Id("verify-result")).await.unwrap();
+    assert_eq!(verdict.attr("data-valid").await.unwrap().as_deref(), Some("false"));
+    save_screenshot("verify-tampered", &browser.screenshot().await.unwrap());
+    browser.close().await.unwrap();
+    app.stop().await;
+}

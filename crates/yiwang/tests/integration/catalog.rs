@@ -57,7 +57,7 @@ async fn an_invalid_item_publishes_nothing() {
 }
 
 /// Renders an SVG QR code as a real renderer would and reads it as a phone camera would.
-fn decode_qr(svg: &str) -> String {
+pub fn decode_qr(svg: &str) -> String {
     let tree = resvg::usvg::Tree::from_str(svg, &resvg::usvg::Options::default()).expect("valid SVG");
     let size = tree.size().to_int_size();
     let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).expect("pixmap");

@@ -5,12 +5,14 @@
 //!     cargo run --release -p yiwang-bench -- ledger-proof --leaves 10000000 --data-dir /var/tmp/yiwang-bench
 //!     cargo run --release -p yiwang-bench -- ledger-append --pymerkle   (adds pymerkle and the ratios)
 //!     cargo run --release -p yiwang-bench -- catalogue-search --items 10000
+//!     cargo run --release -p yiwang-bench -- instant-approval --applicants 32 --applications 10000
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
 mod catalogue_search;
+mod instant_approval;
 
 use clap::{Parser, Subcommand};
 use rand::Rng;
@@ -64,6 +66,17 @@ enum Scenario {
         /// The shared data folder; without it the extra items reuse demo names.
         #[arg(long, default_value = "../shared/data")]
         shared_data: PathBuf,
+    },
+    /// Instant approvals per second over HTTP, submit to issued certificate, with N concurrent
+    /// applicants, against a server started here (fresh SQLite, or `--database-url`).
+    InstantApproval {
+        #[arg(long, default_value_t = 32)]
+        applicants: usize,
+        #[arg(long, default_value_t = 10_000)]
+        applications: usize,
+        /// An empty PostgreSQL database to run against instead of SQLite.
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -230,6 +243,9 @@ async fn main() {
                     );
                 }
             }
+        }
+        Scenario::InstantApproval { applicants, applications, database_url } => {
+            instant_approval::run(applicants, applications, database_url).await;
         }
         Scenario::CatalogueSearch { items, samples, shared_data } => {
             catalogue_search::run(items, samples, &shared_data).await;

@@ -85,7 +85,7 @@ pub struct ListQuery {
 }
 
 /// An applicant's own applications, or a department's for its staff; newest first.
-#[utoipa::path(get, path = "/api/applications", tag = "applications", params(ListQuery),
+#[utoipa::path(get, path = "/api/applications", operation_id = "list_applications", tag = "applications", params(ListQuery),
     responses((status = 200, description = "OK", body = [Application]), (status = 401, description = "Not signed in", body = ErrorBody),
               (status = 403, description = "Not your department", body = ErrorBody), (status = 422, description = "A field is invalid", body = ErrorBody)))]
 async fn list(
@@ -98,7 +98,7 @@ async fn list(
 }
 
 /// One application with its materials, deadline and every step taken.
-#[utoipa::path(get, path = "/api/applications/{number}", tag = "applications", params(("number" = String, Path)),
+#[utoipa::path(get, path = "/api/applications/{number}", operation_id = "get_application", tag = "applications", params(("number" = String, Path)),
     responses((status = 200, description = "OK", body = Application), (status = 404, description = "No such application of yours", body = ErrorBody)))]
 async fn get(
     State(state): State<AppState>,
@@ -112,7 +112,7 @@ async fn get(
 /// `complete` or `withdraw`. Refusals, rejections and supplement requests need a reason; a
 /// rejection its legal basis; a supplement request lists every material at once.
 #[utoipa::path(post, path = "/api/applications/{number}/actions/{action}", tag = "applications",
-    params(("number" = String, Path), ("action" = Action, Path)), request_body = Step,
+    params(("number" = String, Path), ("action" = String, Path, description = "accept, refuse, request_supplement, supplement, approve, reject, complete or withdraw")), request_body = Step,
     responses((status = 200, description = "OK", body = Application), (status = 403, description = "Not your step", body = ErrorBody),
               (status = 404, description = "No such application of yours", body = ErrorBody),
               (status = 409, description = "Not in a state for this step", body = ErrorBody), (status = 422, description = "A field is invalid", body = ErrorBody)))]
@@ -130,7 +130,7 @@ async fn act(
 }
 
 /// A receipt for the application's latest step, verifiable offline against the evidence log.
-#[utoipa::path(get, path = "/api/applications/{number}/receipt", tag = "applications", params(("number" = String, Path)),
+#[utoipa::path(get, path = "/api/applications/{number}/receipt", operation_id = "application_receipt", tag = "applications", params(("number" = String, Path)),
     responses((status = 200, description = "OK", body = crate::ledger::Receipt), (status = 404, description = "No such application of yours", body = ErrorBody)))]
 async fn receipt(
     State(state): State<AppState>,

@@ -19,7 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Every version of an item's instant-approval rules, newest first per situation.
-#[utoipa::path(get, path = "/api/rules/{item}", tag = "applications", params(("item" = String, Path, description = "implementation code")),
+#[utoipa::path(get, path = "/api/rules/{item}", operation_id = "list_rule_versions", tag = "applications", params(("item" = String, Path, description = "implementation code")),
     responses((status = 200, description = "OK", body = [RuleVersion]), (status = 401, description = "Not signed in", body = ErrorBody)))]
 async fn versions(
     State(state): State<AppState>,
@@ -36,7 +36,7 @@ pub struct PublishedRule {
 
 /// Publishes the next version of an item's rule (a catalogue editor of the item's department or a
 /// platform admin over it). Refused with the failing case named while any test case fails.
-#[utoipa::path(post, path = "/api/rules/{item}", tag = "applications", params(("item" = String, Path, description = "implementation code")),
+#[utoipa::path(post, path = "/api/rules/{item}", operation_id = "publish_rule", tag = "applications", params(("item" = String, Path, description = "implementation code")),
     request_body = NewRule,
     responses((status = 201, description = "Published", body = PublishedRule), (status = 403, description = "Not allowed", body = ErrorBody),
               (status = 404, description = "No such item", body = ErrorBody), (status = 422, description = "Invalid table or a failing test case", body = ErrorBody)))]

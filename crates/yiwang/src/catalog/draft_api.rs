@@ -32,7 +32,7 @@ fn single(err: CatalogError) -> ApiError {
 }
 
 /// The drafts of the departments the caller may edit, most recently changed first.
-#[utoipa::path(get, path = "/api/catalog/drafts", tag = "catalog",
+#[utoipa::path(get, path = "/api/catalog/drafts", operation_id = "list_drafts", tag = "catalog",
     responses((status = 200, description = "OK", body = [DraftSummary]), (status = 401, description = "Not signed in", body = ErrorBody)))]
 async fn list(State(state): State<AppState>, actor: Actor) -> Result<axum::Json<Vec<DraftSummary>>, ApiError> {
     Ok(axum::Json(drafts::list(&state.store, &actor.principal).await?))
@@ -56,7 +56,7 @@ async fn create(
 }
 
 /// One draft, with what must be fixed before it can be published.
-#[utoipa::path(get, path = "/api/catalog/drafts/{code}", tag = "catalog", params(("code" = String, Path)),
+#[utoipa::path(get, path = "/api/catalog/drafts/{code}", operation_id = "get_draft", tag = "catalog", params(("code" = String, Path)),
     responses((status = 200, description = "OK", body = Draft), (status = 404, description = "No such draft", body = ErrorBody)))]
 async fn get(
     State(state): State<AppState>,
@@ -112,7 +112,7 @@ pub struct Published {
 
 /// Publishes a draft as the item's next version and closes the draft. 422 names the first
 /// broken rule; 409 when the item was published by someone else since the draft was opened.
-#[utoipa::path(post, path = "/api/catalog/drafts/{code}/publish", tag = "catalog", params(("code" = String, Path)),
+#[utoipa::path(post, path = "/api/catalog/drafts/{code}/publish", operation_id = "publish_draft", tag = "catalog", params(("code" = String, Path)),
     responses((status = 200, description = "Published", body = Published), (status = 404, description = "No such draft", body = ErrorBody),
               (status = 409, description = "The item changed since the draft was opened", body = ErrorBody),
               (status = 422, description = "A rule is broken", body = ErrorBody)))]

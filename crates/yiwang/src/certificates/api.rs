@@ -61,7 +61,7 @@ async fn verify(
 }
 
 /// One certificate, for its holder or the issuing department.
-#[utoipa::path(get, path = "/api/certificates/{id}", tag = "certificates", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/certificates/{id}", operation_id = "get_certificate", tag = "certificates", params(("id" = String, Path)),
     responses((status = 200, description = "OK", body = CertificateView), (status = 404, description = "No such certificate of yours", body = ErrorBody)))]
 async fn get(
     State(state): State<AppState>,

@@ -14,6 +14,24 @@ fn openapi_document_snapshot() {
     insta::assert_json_snapshot!("openapi", json);
 }
 
+#[test]
+fn every_operation_has_its_own_id_and_every_reference_resolves() {
+    let (_, doc) = yiwang::http::api();
+    let json = serde_json::to_value(&doc).unwrap();
+    let mut ids = std::collections::HashSet::new();
+    for (path, operations) in json["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap_or_default().to_owned();
+            assert!(ids.insert(id.clone()), "operationId {id} repeated at {method} {path}");
+        }
+    }
+    let text = json.to_string();
+    for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &reference[..reference.find('"').unwrap()];
+        assert!(json["components"]["schemas"].get(name).is_some(), "schema {name} is referenced but not defined");
+    }
+}
+
 #[tokio::test]
 async fn served_document_and_swagger_ui() {
     let app = TestApp::empty().await;

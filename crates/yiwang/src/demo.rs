@@ -84,6 +84,7 @@ pub const DEMO_STAFF: &[(&str, &str, Role, &str)] = &[
     ("police_editor", "公安事项 赵磊", Role::CatalogEditor, "440400-GAJ"),
     ("city_clerk", "市中心窗口 孙丽", Role::WindowClerk, "440400-ZSJ"),
     ("police_reviewer", "公安审批 钱进", Role::Reviewer, "440400-GAJ"),
+    ("housing_reviewer", "住建审批 冯涛", Role::Reviewer, "440400-ZJJ"),
     ("hrss_editor", "人社事项 钱敏", Role::CatalogEditor, "440400-RSJ"),
 ];
 

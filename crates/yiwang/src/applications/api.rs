@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(material_file))
         .merge(uploads)
         .merge(super::rules_api::router())
+        .merge(super::workflow_api::router())
 }
 
 #[derive(Serialize, ToSchema)]

@@ -15,6 +15,8 @@ pub mod model;
 pub mod pages;
 pub mod rules_api;
 mod store;
+pub mod workflow;
+pub mod workflow_api;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -107,6 +109,8 @@ pub struct Application {
     pub certificates: Vec<String>,
     /// The instant decision (秒批), when the item has a rule: which rule decided and why.
     pub decision: Option<instant::Decision>,
+    /// The review steps and where the application stands in them.
+    pub review: workflow::Review,
 }
 
 /// What an applicant submits.
@@ -136,6 +140,9 @@ pub struct Step {
     /// To supplement: the materials supplied again.
     #[serde(default)]
     pub materials: Vec<SuppliedMaterial>,
+    /// To return: the index of the earlier review step to go back to.
+    #[serde(default)]
+    pub to_step: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -146,22 +153,39 @@ pub struct SupplementItem {
     pub problem: String,
 }
 
-/// The parties an actor is for an application.
-fn parties(actor: &Principal, row: &store::ApplicationRow) -> Vec<Party> {
+/// What an actor may do with an application.
+struct Access {
+    parties: Vec<Party>,
+    /// The department of the current review step the actor decides for, if any.
+    deciding_for: Option<String>,
+    /// Whether the actor reviews any step of the workflow (and so may read the application).
+    reviews: bool,
+    steps: Vec<workflow::ReviewStep>,
+}
+
+async fn access(store: &Store, actor: &Principal, row: &store::ApplicationRow) -> Result<Access> {
+    let mut conn = store.pool().acquire().await?;
+    let steps = workflow::steps(&mut conn, &row.item_code, &row.department_code).await?;
     let mut parties = Vec::new();
     if actor.account_id == row.applicant_id {
         parties.push(Party::Applicant);
     }
-    let decides = actor.grants.iter().any(|g| g.role == Role::Reviewer && g.department_id == row.department_id);
+    let own_reviewer = actor.grants.iter().any(|g| g.role == Role::Reviewer && g.department_id == row.department_id);
     // The service hall's comprehensive window (综合窗口) takes applications for every department
     // of its region.
-    if decides || actor.reaches_with(&row.region_path, Role::WindowClerk) {
+    if own_reviewer || actor.reaches_with(&row.region_path, Role::WindowClerk) {
         parties.push(Party::Window);
     }
-    if decides {
+    let current = steps.get(row.review_step as usize).map(|s| s.departments.clone()).unwrap_or_default();
+    let deciding_for = workflow::reviewing_for(&mut conn, actor, &current).await?.into_iter().next();
+    if deciding_for.is_some() {
         parties.push(Party::Decider);
     }
-    parties
+    let mut reviews = false;
+    for step in &steps {
+        reviews |= !workflow::reviewing_for(&mut conn, actor, &step.departments).await?.is_empty();
+    }
+    Ok(Access { parties, deciding_for, reviews, steps })
 }
 
 async fn row(store: &Store, number: &str) -> Result<store::ApplicationRow> {
@@ -170,9 +194,10 @@ async fn row(store: &Store, number: &str) -> Result<store::ApplicationRow> {
 }
 
 /// The row, if the actor may see it; otherwise `NotFound`, which does not say it exists.
-async fn visible_row(store: &Store, actor: &Principal, number: &str) -> Result<store::ApplicationRow> {
+async fn visible_row(store: &Store, actor: &Principal, number: &str) -> Result<(store::ApplicationRow, Access)> {
     let row = row(store, number).await?;
-    if parties(actor, &row).is_empty() { Err(ApplicationError::NotFound) } else { Ok(row) }
+    let access = access(store, actor, &row).await?;
+    if access.parties.is_empty() && !access.reviews { Err(ApplicationError::NotFound) } else { Ok((row, access)) }
 }
 
 async fn view(store: &Store, row: store::ApplicationRow) -> Result<Application> {
@@ -184,6 +209,8 @@ async fn view(store: &Store, row: store::ApplicationRow) -> Result<Application> 
         .collect();
     let certificates = store::issued_certificates(&mut conn, &row.number).await?;
     let decision = instant::recorded(&mut conn, row.id).await?;
+    let steps = workflow::steps(&mut conn, &row.item_code, &row.department_code).await?;
+    let review = workflow::review(&mut conn, row.id, row.review_step as usize, steps).await?;
     let events = store::events(&mut conn, row.id)
         .await?
         .into_iter()
@@ -217,6 +244,7 @@ async fn view(store: &Store, row: store::ApplicationRow) -> Result<Application> 
         events,
         certificates,
         decision,
+        review,
     })
 }
 
@@ -457,7 +485,7 @@ pub async fn submit(
 }
 
 pub async fn get(store: &Store, actor: &Principal, number: &str) -> Result<Application> {
-    view(store, visible_row(store, actor, number).await?).await
+    view(store, visible_row(store, actor, number).await?.0).await
 }
 
 /// The actor's own applications, or (staff) a department's, newest first.
@@ -478,8 +506,11 @@ pub async fn list(
     };
     let mut views = Vec::new();
     for row in rows {
-        if actor.kind == AccountKind::Staff && !parties(actor, &row).contains(&Party::Window) {
-            return Err(ApplicationError::Forbidden);
+        if actor.kind == AccountKind::Staff {
+            let access = access(store, actor, &row).await?;
+            if !access.parties.contains(&Party::Window) && !access.reviews {
+                return Err(ApplicationError::Forbidden);
+            }
         }
         views.push(view(store, row).await?);
     }
@@ -507,8 +538,8 @@ pub async fn act(
     action: Action,
     step: Step,
 ) -> Result<Application> {
-    let row = visible_row(store, actor, number).await?;
-    if !parties(actor, &row).contains(&action.party()) {
+    let (row, access) = visible_row(store, actor, number).await?;
+    if !access.parties.contains(&action.party()) {
         return Err(ApplicationError::Forbidden);
     }
     let state = State::parse(&row.state).unwrap_or(State::Submitted);
@@ -567,9 +598,43 @@ pub async fn act(
         save_materials(&mut tx, &applied, &step.materials).await?;
     }
     let mut moving = Moving::from_row(&row, &item);
-    let step =
-        Taken { action, reason: &reason, details: serde_json::Value::Object(details), actor: Some(actor.account_id) };
-    moving.take(&mut tx, calendar, issuer, step).await?;
+    let current = row.review_step as usize;
+    let last = current + 1 >= access.steps.len();
+    let by = Some(actor.account_id);
+    match action {
+        Action::Return => {
+            let to = step
+                .to_step
+                .filter(|to| *to < current)
+                .ok_or_else(|| invalid("to_step", "只能退回到之前的环节 / return to an earlier step"))?;
+            workflow::go_to(&mut tx, row.id, to).await?;
+            details.insert("to_step".into(), to.into());
+            let taken = Taken { action, reason: &reason, details: serde_json::Value::Object(details), actor: by };
+            moving.note(&mut tx, taken).await?;
+        }
+        Action::Approve => {
+            let department = access.deciding_for.clone().ok_or(ApplicationError::Forbidden)?;
+            let here = &access.steps[current.min(access.steps.len() - 1)];
+            workflow::sign(&mut tx, row.id, current, &department, actor.account_id).await?;
+            let signed = workflow::signed(&mut tx, row.id, current).await?;
+            let step_done = !here.all || here.departments.iter().all(|d| signed.contains(d));
+            details.insert("step".into(), current.into());
+            details.insert("department".into(), department.into());
+            let taken = Taken { action, reason: &reason, details: serde_json::Value::Object(details), actor: by };
+            if step_done && last {
+                moving.take(&mut tx, calendar, issuer, taken).await?;
+            } else {
+                if step_done {
+                    workflow::go_to(&mut tx, row.id, current + 1).await?;
+                }
+                moving.note(&mut tx, taken).await?;
+            }
+        }
+        _ => {
+            let taken = Taken { action, reason: &reason, details: serde_json::Value::Object(details), actor: by };
+            moving.take(&mut tx, calendar, issuer, taken).await?;
+        }
+    }
     tx.commit().await?;
     view(store, self::row(store, number).await?).await
 }
@@ -608,6 +673,30 @@ impl<'a> Moving<'a> {
             clock: row.clock.as_deref().and_then(|c| serde_json::from_str(c).ok()),
             alarm: row.alarm.clone(),
         }
+    }
+
+    /// Records a step that keeps the state: a sign-off within a review step (会签), or a return to
+    /// an earlier step.
+    async fn note(&mut self, tx: &mut WriteTx, step: Taken<'_>) -> Result<()> {
+        let Taken { action, reason, details, actor } = step;
+        let (label, kind) = match action {
+            Action::Return => ("return", "application.returned"),
+            _ => ("sign_off", "application.signed_off"),
+        };
+        let details_text = details.to_string();
+        let event = store::NewEvent {
+            action: label,
+            from_state: Some(self.state.as_str()),
+            to_state: self.state.as_str(),
+            actor_id: actor,
+            reason,
+            details: &details_text,
+        };
+        store::insert_event(tx, self.id, event, now_ms()).await?;
+        let payload = serde_json::json!({"number": self.number, "action": label, "reason": reason, "details": details});
+        record(tx, self.number, kind, actor, &payload)?;
+        outbox::append(tx, kind, &serde_json::json!({"number": self.number})).await?;
+        Ok(())
     }
 
     /// Takes a step: the clock (started at acceptance, paused for a supplement, stopped by a
@@ -678,6 +767,7 @@ impl<'a> Moving<'a> {
             Action::Reject => "application.rejected",
             Action::Complete => "application.completed",
             Action::Withdraw => "application.withdrawn",
+            Action::Return => "application.returned",
         };
         let payload = serde_json::json!({"number": self.number, "action": action.as_str(), "from": from.as_str(),
             "to": next.as_str(), "reason": reason, "details": details});
@@ -743,7 +833,7 @@ pub async fn receipt(
     actor: &Principal,
     number: &str,
 ) -> Result<ledger::Receipt> {
-    let row = visible_row(store, actor, number).await?;
+    let (row, _) = visible_row(store, actor, number).await?;
     let leaves = ledger::leaves_about(store, &format!("application:{}", row.number)).await?;
     let last = leaves.into_iter().max().ok_or(ApplicationError::NotFound)?;
     Ok(ledger::receipt(store, signer, last).await?)
@@ -757,7 +847,7 @@ pub async fn material_file(
     number: &str,
     material: &str,
 ) -> Result<(String, Vec<u8>)> {
-    let row = visible_row(store, actor, number).await?;
+    let (row, _) = visible_row(store, actor, number).await?;
     let mut conn = store.pool().acquire().await?;
     let sha256 = store::materials(&mut conn, row.id)
         .await?

@@ -86,6 +86,8 @@ pub enum Action {
     Reject,
     Complete,
     Withdraw,
+    /// Send the application back to an earlier review step.
+    Return,
 }
 
 /// Who takes an action: the applicant, the window (受理), or the deciding department (决定).
@@ -107,6 +109,7 @@ impl Action {
             Action::Reject => "reject",
             Action::Complete => "complete",
             Action::Withdraw => "withdraw",
+            Action::Return => "return",
         }
     }
 
@@ -114,13 +117,13 @@ impl Action {
         match self {
             Action::Supplement | Action::Withdraw => Party::Applicant,
             Action::Accept | Action::Refuse | Action::RequestSupplement | Action::Complete => Party::Window,
-            Action::Approve | Action::Reject => Party::Decider,
+            Action::Approve | Action::Reject | Action::Return => Party::Decider,
         }
     }
 
     /// Refusals, rejections and supplement requests must say why (行政许可法 Art. 32, 38).
     pub fn needs_reason(self) -> bool {
-        matches!(self, Action::Refuse | Action::Reject | Action::RequestSupplement)
+        matches!(self, Action::Refuse | Action::Reject | Action::RequestSupplement | Action::Return)
     }
 
     /// The state an action leads to from `state`; `resume` is the state a supplement request
@@ -133,6 +136,7 @@ impl Action {
             (Action::Supplement, State::SupplementRequested) => resume,
             (Action::Approve, State::Accepted) => Some(State::Approved),
             (Action::Reject, State::Accepted) => Some(State::Rejected),
+            (Action::Return, State::Accepted) => Some(State::Accepted),
             (Action::Complete, State::Approved) => Some(State::Completed),
             (Action::Withdraw, State::Submitted | State::Accepted | State::SupplementRequested) => {
                 Some(State::Withdrawn)
@@ -345,7 +349,7 @@ mod tests {
         assert_eq!(Withdraw.next(Approved, None), None, "a decision cannot be withdrawn");
         for closed in [Rejected, Refused, Withdrawn, Completed] {
             assert!(closed.is_closed());
-            for action in [Accept, Refuse, RequestSupplement, Supplement, Approve, Reject, Complete, Withdraw] {
+            for action in [Accept, Refuse, RequestSupplement, Supplement, Approve, Reject, Complete, Withdraw, Return] {
                 assert_eq!(action.next(closed, Some(Accepted)), None, "{action:?} on {closed:?}");
             }
         }

@@ -355,7 +355,8 @@ async fn step(
     } else {
         Vec::new()
     };
-    let step = Step { reason: get("reason"), basis: get("basis"), supplement, materials: Vec::new() };
+    let to_step = get("to_step").trim().parse().ok();
+    let step = Step { reason: get("reason"), basis: get("basis"), supplement, materials: Vec::new(), to_step };
     let calendar = state.calendar.get();
     match super::act(&state.store, &calendar, &state.issuer, &actor.principal, &number, action, step).await {
         Ok(_) => Redirect::to(&format!("/applications/{number}")).into_response(),
@@ -378,6 +379,8 @@ fn labels(code: &str) -> (&'static str, &'static str) {
         "reject" => ("不予许可", "Rejected"),
         "complete" => ("办结", "Completed"),
         "withdraw" => ("撤回", "Withdrawn"),
+        "sign_off" => ("会签同意", "Signed off"),
+        "return" => ("退回", "Returned to an earlier step"),
         "manual" => ("转人工审核", "Sent to staff"),
         _ => ("", ""),
     }

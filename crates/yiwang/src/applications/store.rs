@@ -133,6 +133,7 @@ pub struct ApplicationRow {
     pub clock: Option<String>,
     pub deadline_at: Option<i64>,
     pub alarm: String,
+    pub review_step: i64,
     pub submitted_at: i64,
     pub updated_at: i64,
 }
@@ -150,7 +151,7 @@ pub async fn select(
     sqlx::query_as(
         "SELECT a.id, a.number, a.item_code, a.item_version, a.item_name, a.situation_code,
                 a.department_id, d.code AS department_code, d.name AS department_name, r.path AS region_path, a.applicant_id,
-                a.state, a.resume_state, a.form, a.clock, a.deadline_at, a.alarm, a.submitted_at, a.updated_at
+                a.state, a.resume_state, a.form, a.clock, a.deadline_at, a.alarm, a.review_step, a.submitted_at, a.updated_at
          FROM applications a JOIN departments d ON d.id = a.department_id JOIN regions r ON r.code = d.region_code
          WHERE ($1 IS NULL OR a.number = $1) AND ($2 IS NULL OR a.applicant_id = $2) AND ($3 IS NULL OR d.code = $3)
          ORDER BY a.submitted_at DESC, a.id DESC LIMIT $4 OFFSET $5",

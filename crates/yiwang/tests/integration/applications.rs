@@ -287,3 +287,65 @@ async fn staff_take_steps_from_the_application_page() {
     assert_eq!(app.anonymous().get("/items/NO-SUCH/apply").await.status(), 303, "sign in first");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_joint_review_needs_every_department_and_can_go_back() {
+    let app = TestApp::demo().await;
+    let item = id_card_renewal();
+    let editor = app.login("police_editor").await;
+    let path = format!("/api/workflows/{item}");
+    let put = |session: &Session, body: Value| {
+        let (client, url, csrf) = (session.client.clone(), app.url(&path), session.csrf.clone());
+        async move { client.put(url).header("x-csrf-token", csrf).json(&body).send().await.unwrap() }
+    };
+    expect_error(put(&editor, json!([])).await, 422, "invalid_application", Some("steps")).await;
+    let unknown = json!([{"name": "审查", "departments": ["NOWHERE"]}]);
+    expect_error(put(&editor, unknown).await, 422, "invalid_application", Some("steps[0].departments[0]")).await;
+    let steps = json!([{"name": "审查", "departments": ["440400-GAJ"]},
+                       {"name": "会签", "departments": ["440400-GAJ", "440400-ZJJ"], "all": true}]);
+    expect_error(put(&app.login("hrss_editor").await, steps.clone()).await, 403, "forbidden", None).await;
+    assert_eq!(put(&editor, steps.clone()).await.status(), 204);
+    let stored = ok(editor.get(&path).await).await;
+    assert_eq!(stored[1], steps[1]);
+    assert_eq!(stored[0]["all"], false, "one approval moves an ordinary step on");
+
+    let resident = app.login(RESIDENT).await;
+    let sha256 = uploaded(&resident, b"%PDF-1.7 scan").await;
+    let number = ok(resident.post("/api/applications", &application(&item, &sha256)).await).await["number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(step(&app.login("city_clerk").await, &number, "accept", json!({})).await).await;
+
+    let police = app.login("police_reviewer").await;
+    let housing = app.login("housing_reviewer").await;
+    expect_error(step(&housing, &number, "approve", json!({})).await, 403, "forbidden", None).await;
+    let reviewed = ok(step(&police, &number, "approve", json!({"reason": "审查通过"})).await).await;
+    assert_eq!(reviewed["state"], "accepted");
+    assert_eq!(reviewed["review"]["current"], 1, "on to the joint sign-off");
+
+    let one = ok(step(&housing, &number, "approve", json!({"reason": "住建同意"})).await).await;
+    assert_eq!(one["state"], "accepted", "one department is not enough");
+    assert_eq!(one["review"]["steps"][1]["signed"], json!(["440400-ZJJ"]));
+
+    // Back to the first step: the sign-offs from there on are forgotten.
+    expect_error(
+        step(&police, &number, "return", json!({"reason": "需重新审查", "to_step": 1})).await,
+        422,
+        "invalid_application",
+        Some("to_step"),
+    )
+    .await;
+    let back = ok(step(&police, &number, "return", json!({"reason": "需重新审查", "to_step": 0})).await).await;
+    assert_eq!(back["review"]["current"], 0);
+    assert_eq!(back["review"]["steps"][1]["signed"], json!([]));
+
+    ok(step(&police, &number, "approve", json!({"reason": "复审通过"})).await).await;
+    ok(step(&housing, &number, "approve", json!({"reason": "住建同意"})).await).await;
+    let approved = ok(step(&police, &number, "approve", json!({"reason": "公安同意"})).await).await;
+    assert_eq!(approved["state"], "approved", "every department of the joint step approved");
+    let actions: Vec<&str> =
+        approved["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["submit", "accept", "sign_off", "sign_off", "return", "sign_off", "sign_off", "approve"]);
+    app.stop().await;
+}

@@ -9,6 +9,7 @@ pub mod applications;
 pub mod calendar;
 pub mod catalog;
 pub mod certificates;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod http;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub signer: Arc<ledger::Signer>,
     pub search: catalog::search::GuideSearch,
     pub issuer: Arc<certificates::Issuer>,
+    /// The time time limits count from.
+    pub clock: clock::Clock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +79,7 @@ pub async fn open(config: Config) -> Result<AppState, StartError> {
         signer,
         search,
         issuer,
+        clock: clock::Clock::default(),
     })
 }
 

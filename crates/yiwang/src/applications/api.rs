@@ -72,7 +72,8 @@ async fn submit(
     Json(new): Json<NewApplication>,
 ) -> Result<(StatusCode, axum::Json<Application>), ApiError> {
     let calendar = state.calendar.get();
-    let submitted = super::submit(&state.store, &calendar, &state.issuer, &actor.principal, new).await?;
+    let at = super::Deciding { calendar: &calendar, issuer: &state.issuer, now: state.clock.now() };
+    let submitted = super::submit(&state.store, &at, &actor.principal, new).await?;
     Ok((StatusCode::CREATED, axum::Json(submitted)))
 }
 
@@ -127,7 +128,18 @@ async fn act(
         ApiError::invalid("action", "unknown_action", "未知操作 / unknown action; see the API document for the steps")
     })?;
     let calendar = state.calendar.get();
-    Ok(axum::Json(super::act(&state.store, &calendar, &state.issuer, &actor.principal, &number, action, step).await?))
+    let now = state.clock.now();
+    Ok(axum::Json(
+        super::act(
+            &state.store,
+            &super::Deciding { calendar: &calendar, issuer: &state.issuer, now },
+            &actor.principal,
+            &number,
+            action,
+            step,
+        )
+        .await?,
+    ))
 }
 
 /// A receipt for the application's latest step, verifiable offline against the evidence log.

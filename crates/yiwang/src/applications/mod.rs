@@ -351,21 +351,24 @@ fn record(
     Ok(())
 }
 
-fn china_today() -> chrono::NaiveDate {
-    (Utc::now() + chrono::TimeDelta::hours(8)).date_naive()
+fn china_day(now: DateTime<Utc>) -> chrono::NaiveDate {
+    (now + chrono::TimeDelta::hours(8)).date_naive()
+}
+
+/// What taking steps needs besides the database: the calendar time limits count on, the key that
+/// signs result certificates, and the time.
+pub struct Deciding<'a> {
+    pub calendar: &'a Calendar,
+    pub issuer: &'a crate::certificates::Issuer,
+    pub now: DateTime<Utc>,
 }
 
 /// What an applicant is told they may do against an automated rejection (行政许可法 Art. 38).
 pub const REMEDY: &str = "如不服本决定，可自收到决定之日起六十日内依法申请行政复议，或者六个月内依法提起行政诉讼。";
 
 /// Submits an application for a published item; where a rule is in force it is decided at once.
-pub async fn submit(
-    store: &Store,
-    calendar: &Calendar,
-    issuer: &crate::certificates::Issuer,
-    actor: &Principal,
-    new: NewApplication,
-) -> Result<Application> {
+pub async fn submit(store: &Store, at: &Deciding<'_>, actor: &Principal, new: NewApplication) -> Result<Application> {
+    let (calendar, issuer, now) = (at.calendar, at.issuer, at.now);
     let audience = match actor.kind {
         AccountKind::Resident => Audience::Person,
         AccountKind::Enterprise => Audience::LegalPerson,
@@ -385,11 +388,11 @@ pub async fn submit(
     check_uploads(&mut tx, actor.account_id, &new.materials).await?;
     let (department_id, region_code) =
         crate::identity::department_region(&mut tx, &item.department_code).await?.ok_or(ApplicationError::NotFound)?;
-    let today = china_today();
+    let today = china_day(now);
     let sequence = store::next_sequence(&mut tx, &region_code, &today.format("%Y%m%d").to_string()).await?;
     let number = model::number(&region_code, today, sequence);
     let form = serde_json::Value::Object(new.form.clone()).to_string();
-    let now = now_ms();
+    let now_ms = now.timestamp_millis();
     let id = store::insert(
         &mut tx,
         store::NewApplication {
@@ -402,7 +405,7 @@ pub async fn submit(
             applicant_id: actor.account_id,
             form: &form,
         },
-        now,
+        now_ms,
     )
     .await?;
     let applied = Applied { id, number: &number, applicant: actor.account_id, item: &item };
@@ -415,7 +418,7 @@ pub async fn submit(
         reason: "",
         details: "{}",
     };
-    store::insert_event(&mut tx, id, event, now).await?;
+    store::insert_event(&mut tx, id, event, now_ms).await?;
     let payload = serde_json::json!({"number": number, "item": item.implementation_code, "version": version,
         "situation": new.situation, "form": form, "materials": new.materials});
     record(&mut tx, &number, "application.submitted", Some(actor.account_id), &payload)?;
@@ -449,6 +452,7 @@ pub async fn submit(
             resume: None,
             clock: None,
             alarm: "none".into(),
+            now,
         };
         let rule = serde_json::json!({"rule_version": decision.rule_version, "rule_id": decision.rule_id,
             "inputs_hash": decision.inputs_hash});
@@ -531,13 +535,13 @@ fn text(field: &str, value: &str, required: bool) -> Result<String> {
 /// Takes a step on an application and returns it as it now is.
 pub async fn act(
     store: &Store,
-    calendar: &Calendar,
-    issuer: &crate::certificates::Issuer,
+    at: &Deciding<'_>,
     actor: &Principal,
     number: &str,
     action: Action,
     step: Step,
 ) -> Result<Application> {
+    let (calendar, issuer, now) = (at.calendar, at.issuer, at.now);
     let (row, access) = visible_row(store, actor, number).await?;
     if !access.parties.contains(&action.party()) {
         return Err(ApplicationError::Forbidden);
@@ -597,7 +601,7 @@ pub async fn act(
         let applied = Applied { id: row.id, number: &row.number, applicant: row.applicant_id, item: &item };
         save_materials(&mut tx, &applied, &step.materials).await?;
     }
-    let mut moving = Moving::from_row(&row, &item);
+    let mut moving = Moving::from_row(&row, &item, now);
     let current = row.review_step as usize;
     let last = current + 1 >= access.steps.len();
     let by = Some(actor.account_id);
@@ -650,6 +654,8 @@ struct Moving<'a> {
     resume: Option<State>,
     clock: Option<LimitClock>,
     alarm: String,
+    /// When the steps are taken.
+    now: DateTime<Utc>,
 }
 
 /// One step, with who took it (`None`: the system, for an instant decision) and why.
@@ -661,7 +667,7 @@ struct Taken<'a> {
 }
 
 impl<'a> Moving<'a> {
-    fn from_row(row: &'a store::ApplicationRow, item: &'a catalog::model::ItemDocument) -> Self {
+    fn from_row(row: &'a store::ApplicationRow, item: &'a catalog::model::ItemDocument, now: DateTime<Utc>) -> Self {
         Moving {
             id: row.id,
             number: &row.number,
@@ -672,6 +678,7 @@ impl<'a> Moving<'a> {
             resume: row.resume_state.as_deref().and_then(State::parse),
             clock: row.clock.as_deref().and_then(|c| serde_json::from_str(c).ok()),
             alarm: row.alarm.clone(),
+            now,
         }
     }
 
@@ -692,7 +699,7 @@ impl<'a> Moving<'a> {
             reason,
             details: &details_text,
         };
-        store::insert_event(tx, self.id, event, now_ms()).await?;
+        store::insert_event(tx, self.id, event, self.now.timestamp_millis()).await?;
         let payload = serde_json::json!({"number": self.number, "action": label, "reason": reason, "details": details});
         record(tx, self.number, kind, actor, &payload)?;
         outbox::append(tx, kind, &serde_json::json!({"number": self.number})).await?;
@@ -714,7 +721,7 @@ impl<'a> Moving<'a> {
         let next = action
             .next(from, self.resume)
             .ok_or(ApplicationError::WrongState { action: action.as_str(), state: from.as_str() })?;
-        let now = Utc::now();
+        let now = self.now;
         match action {
             Action::Accept => {
                 self.clock = Some(LimitClock::start(now, LimitUnit::WorkingDays(self.item.promised_limit_days)))

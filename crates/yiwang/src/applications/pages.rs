@@ -238,7 +238,14 @@ async fn apply(
     let new = application_from(&item, &values);
     let situation = new.situation.clone();
     let calendar = state.calendar.get();
-    match super::submit(&state.store, &calendar, &state.issuer, &actor.principal, new).await {
+    match super::submit(
+        &state.store,
+        &super::Deciding { calendar: &calendar, issuer: &state.issuer, now: state.clock.now() },
+        &actor.principal,
+        new,
+    )
+    .await
+    {
         Ok(application) => Redirect::to(&format!("/applications/{}", application.number)).into_response(),
         Err(ApplicationError::Invalid { field, message }) => {
             let problem = format!("{field}：{message}");
@@ -358,7 +365,17 @@ async fn step(
     let to_step = get("to_step").trim().parse().ok();
     let step = Step { reason: get("reason"), basis: get("basis"), supplement, materials: Vec::new(), to_step };
     let calendar = state.calendar.get();
-    match super::act(&state.store, &calendar, &state.issuer, &actor.principal, &number, action, step).await {
+    let now = state.clock.now();
+    match super::act(
+        &state.store,
+        &super::Deciding { calendar: &calendar, issuer: &state.issuer, now },
+        &actor.principal,
+        &number,
+        action,
+        step,
+    )
+    .await
+    {
         Ok(_) => Redirect::to(&format!("/applications/{number}")).into_response(),
         Err(e) => error_page(&page, &e.into()),
     }

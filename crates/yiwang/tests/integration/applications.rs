@@ -349,3 +349,61 @@ async fn a_joint_review_needs_every_department_and_can_go_back() {
     assert_eq!(actions, ["submit", "accept", "sign_off", "sign_off", "return", "sign_off", "sign_off", "approve"]);
     app.stop().await;
 }
+
+/// 10:00 China time on a date.
+fn china(date: &str) -> chrono::DateTime<chrono::Utc> {
+    let day: chrono::NaiveDate = date.parse().unwrap();
+    day.and_hms_opt(2, 0, 0).unwrap().and_utc()
+}
+
+/// The last day a deadline allows: it falls at midnight China time at the end of that day.
+fn last_day(deadline: &Value) -> String {
+    let at: chrono::DateTime<chrono::Utc> = deadline.as_str().unwrap().parse().unwrap();
+    (at + chrono::TimeDelta::hours(8) - chrono::TimeDelta::milliseconds(1)).date_naive().to_string()
+}
+
+#[tokio::test]
+async fn the_deadline_counts_working_days_across_national_day_and_a_supplement() {
+    let app = TestApp::demo().await;
+    let resident = app.login(RESIDENT).await;
+    let sha256 = uploaded(&resident, b"%PDF-1.7 scan").await;
+    app.state.clock.set(Some(china("2026-09-28")));
+    let number =
+        ok(resident.post("/api/applications", &application(&id_card_renewal(), &sha256)).await).await["number"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    assert!(number.contains("-20260928-"), "numbered by the day it arrived: {number}");
+
+    // Accepted on Tuesday 29 September: 15 working days skip the National Day holiday (1-7
+    // October) and count the make-up Saturday (10 October), ending on 26 October — a count of
+    // weekdays alone would say 20 October.
+    let clerk = app.login("city_clerk").await;
+    app.state.clock.set(Some(china("2026-09-29")));
+    let accepted = ok(step(&clerk, &number, "accept", json!({})).await).await;
+    assert_eq!(last_day(&accepted["deadline"]), "2026-10-26");
+
+    // A supplement asked on Friday 9 October and answered on Tuesday 13 October stops the clock
+    // for three working days (the make-up Saturday, Monday and Tuesday).
+    app.state.clock.set(Some(china("2026-10-09")));
+    let supplement = json!({"reason": "扫描件不清晰", "supplement": [{"material": "M1", "problem": "请重新上传"}]});
+    ok(step(&clerk, &number, "request_supplement", supplement).await).await;
+    app.state.clock.set(Some(china("2026-10-13")));
+    let rescan = uploaded(&resident, b"%PDF-1.7 clear").await;
+    let resumed = ok(step(
+        &resident,
+        &number,
+        "supplement",
+        json!({"materials": [{"material": "M1", "source": "upload", "sha256": rescan}]}),
+    )
+    .await)
+    .await;
+    assert_eq!(last_day(&resumed["deadline"]), "2026-10-29");
+
+    // The job sees it overdue the next working day.
+    let calendar = app.state.calendar.get();
+    yiwang::applications::raise_alarms(&app.state.store, &calendar, china("2026-10-30")).await.unwrap();
+    assert_eq!(ok(clerk.get(&format!("/api/applications/{number}")).await).await["alarm"], "red");
+    app.state.clock.set(None);
+    app.stop().await;
+}

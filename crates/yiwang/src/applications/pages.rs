@@ -300,6 +300,10 @@ struct ShowPage<'a> {
     application: Application,
     applicant: bool,
     staff: bool,
+    /// (label, value) of each form field, in the form's order.
+    form: Vec<(String, String)>,
+    /// (code, name, how supplied, file link) of each material.
+    materials: Vec<(String, String, String, Option<String>)>,
 }
 
 impl ShowPage<'_> {
@@ -325,11 +329,50 @@ async fn show(State(state): State<AppState>, page: PageContext, Path(number): Pa
     let Some(actor) = &page.actor else { return sign_in_first() };
     match super::get(&state.store, &actor.principal, &number).await {
         Ok(application) => {
+            let item =
+                match crate::catalog::version(&state.store, &application.item_code, application.item_version).await {
+                    Ok(item) => item,
+                    Err(e) => return error_page(&page, &e.into()),
+                };
+            let form = item
+                .form
+                .iter()
+                .map(|f| {
+                    let value = match application.form.get(&f.key) {
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(serde_json::Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    };
+                    (f.label.clone(), value)
+                })
+                .collect();
+            let materials = application
+                .materials
+                .iter()
+                .map(|m| {
+                    let name = item
+                        .materials
+                        .iter()
+                        .find(|x| x.code == m.material)
+                        .map_or(m.material.clone(), |x| x.name.clone());
+                    let how = match m.source.as_str() {
+                        "certificate" => page.pick("电子证照（免提交）", "e-certificate"),
+                        "shared_data" => page.pick("共享核验（免提交）", "checked by data sharing"),
+                        _ => page.pick("上传文件", "uploaded file"),
+                    };
+                    let link = m
+                        .sha256
+                        .as_ref()
+                        .map(|_| format!("/api/applications/{}/materials/{}/file", application.number, m.material));
+                    (m.material.clone(), name, how.to_owned(), link)
+                })
+                .collect();
             let applicant = actor.principal.kind != AccountKind::Staff;
             let staff = !applicant;
+            let csrf_token = actor.csrf_token();
             render(
                 StatusCode::OK,
-                &ShowPage { page: &page, csrf_token: actor.csrf_token(), application, applicant, staff },
+                &ShowPage { page: &page, csrf_token, application, applicant, staff, form, materials },
             )
         }
         Err(e) => error_page(&page, &e.into()),

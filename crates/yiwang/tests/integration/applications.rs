@@ -263,6 +263,8 @@ async fn staff_take_steps_from_the_application_page() {
         page.contains("value=\"accept\"") && !page.contains("value=\"approve\""),
         "the window accepts, it does not decide"
     );
+    assert!(page.contains("换领原因") && page.contains("有效期满"), "the form, labelled, beside the materials");
+    assert!(page.contains("原居民身份证") && page.contains("共享核验"), "materials by name and how they came");
 
     let form = [("csrf_token", clerk.csrf.as_str()), ("action", "accept"), ("reason", "材料齐全")];
     let accepted =

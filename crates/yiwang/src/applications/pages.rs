@@ -149,7 +149,34 @@ async fn apply_form(
     let situation =
         query.situation.unwrap_or_else(|| item.situations.first().map(|s| s.code.clone()).unwrap_or_default());
     let wallet = crate::certificates::wallet(&state.store, &actor.principal).await.unwrap_or_default();
-    apply_page(&page, actor, &item, &situation, &wallet, &HashMap::new(), None)
+    let known = match known_about(&state, actor).await {
+        Ok(known) => known,
+        Err(e) => return error_page(&page, &e.into()),
+    };
+    apply_page(&page, actor, &item, &situation, &wallet, &known, None)
+}
+
+/// What the government already knows of the applicant fills the usual fields in advance
+/// (name, ID number or credit code, phone); the applicant may change them.
+async fn known_about(state: &AppState, actor: &Actor) -> Result<HashMap<String, String>, ApplicationError> {
+    let mut conn = state.store.pool().acquire().await?;
+    let mut known = HashMap::new();
+    if let Some((_, code, name)) = crate::certificates::holder_identity(&mut conn, actor.principal.account_id).await? {
+        known.insert("form.applicant_name".to_owned(), name);
+        let key = if actor.principal.kind == AccountKind::Enterprise { "form.credit_code" } else { "form.id_number" };
+        known.insert(key.to_owned(), code);
+    }
+    let phone: Option<String> = sqlx::query_scalar(
+        "SELECT phone FROM residents WHERE account_id = $1 UNION ALL SELECT phone FROM enterprises WHERE account_id = $1",
+    )
+    .bind(actor.principal.account_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten();
+    if let Some(phone) = phone {
+        known.insert("form.phone".to_owned(), phone);
+    }
+    Ok(known)
 }
 
 /// Reads the multipart form: text fields by name, and material files stored as uploads.

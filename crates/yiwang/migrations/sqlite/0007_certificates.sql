@@ -27,7 +27,10 @@ CREATE TABLE certificates (
     id                 TEXT PRIMARY KEY,
     type_code          TEXT NOT NULL REFERENCES certificate_types (code),
     holder_account_id  BIGINT NOT NULL REFERENCES accounts (id),
+    -- The C2SP signed note (Ed25519) over the body, and the SM2 signature (SM3) over the same
+    -- body text, hex.
     note               TEXT NOT NULL,
+    sm2_signature      TEXT NOT NULL,
     issued_at          BIGINT NOT NULL,
     expires_at         BIGINT,
     revoked_at         BIGINT,

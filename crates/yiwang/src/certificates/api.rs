@@ -17,6 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(wallet))
         .routes(routes!(types))
         .routes(routes!(key))
+        .routes(routes!(sm2_key))
         .routes(routes!(verify))
         .routes(routes!(get))
         .routes(routes!(uses))
@@ -42,6 +43,27 @@ async fn types(State(state): State<AppState>) -> Result<axum::Json<Vec<super::Ce
     responses((status = 200, description = "OK", body = String, content_type = "text/plain")))]
 async fn key(State(state): State<AppState>) -> String {
     state.issuer.verifier_key().to_string()
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct Sm2Key {
+    /// Uncompressed SEC1 public key, hex.
+    pub public_key: String,
+    /// The distinguishing identifier signatures use.
+    pub distid: String,
+    /// `SM3`
+    pub hash: String,
+}
+
+/// The SM2 public key that checks certificates' second, national-standard signature.
+#[utoipa::path(get, path = "/api/certificates/sm2-key", tag = "certificates",
+    responses((status = 200, description = "OK", body = Sm2Key)))]
+async fn sm2_key(State(state): State<AppState>) -> axum::Json<Sm2Key> {
+    axum::Json(Sm2Key {
+        public_key: state.issuer.sm2_public_key(),
+        distid: super::SM2_DISTID.into(),
+        hash: "SM3".into(),
+    })
 }
 
 #[derive(Deserialize, ToSchema)]

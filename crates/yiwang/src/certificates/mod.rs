@@ -49,24 +49,66 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> CertificateE
     CertificateError::Invalid { field: field.into(), message: message.into() }
 }
 
-/// The key that signs certificates: `DATA_DIR/certificate.key`, created on first start.
+/// The SM2 distinguishing identifier: the default of GM/T 0009.
+pub const SM2_DISTID: &str = "1234567812345678";
+
+/// The keys that sign certificates, created on first start: Ed25519 (`DATA_DIR/certificate.key`,
+/// for the signed note a QR code carries) and SM2 with SM3 (`DATA_DIR/certificate-sm2.key`, the
+/// national-standard second signature over the same body).
 pub struct Issuer {
     key: SignerKey,
+    sm2: sm2::dsa::SigningKey,
+}
+
+fn sm2_key_file(path: &Path) -> std::result::Result<sm2::dsa::SigningKey, String> {
+    let describe = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let bytes = hex::decode(text.trim()).map_err(|e| describe(&e))?;
+            sm2::dsa::SigningKey::from_slice(SM2_DISTID, &bytes).map_err(|e| describe(&e))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => loop {
+            let mut secret = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+            // A random 256-bit value is a valid scalar but for a vanishing few; draw again then.
+            if let Ok(key) = sm2::dsa::SigningKey::from_slice(SM2_DISTID, &secret) {
+                ledger::write_private(path, &hex::encode(secret)).map_err(|e| describe(&e))?;
+                break Ok(key);
+            }
+        },
+        Err(e) => Err(describe(&e)),
+    }
 }
 
 impl Issuer {
     pub fn load_or_create(data_dir: &Path, name: &str) -> Result<Issuer> {
         let key = ledger::key_file(&data_dir.join("certificate.key"), name).map_err(CertificateError::Key)?;
-        Ok(Issuer { key })
+        let sm2 = sm2_key_file(&data_dir.join("certificate-sm2.key")).map_err(CertificateError::Key)?;
+        Ok(Issuer { key, sm2 })
     }
 
     pub fn verifier_key(&self) -> VerifierKey {
         self.key.verifier_key()
     }
 
-    fn sign(&self, body: &CertificateBody) -> Result<String> {
-        let text = serde_json::to_string(body).map_err(|e| CertificateError::Key(e.to_string()))?;
-        Ok(sign_note(&format!("{text}\n"), self.key.name(), self.key.signing_key()))
+    /// The SM2 public key, uncompressed SEC1, hex.
+    pub fn sm2_public_key(&self) -> String {
+        hex::encode(self.sm2.verifying_key().to_sec1_bytes())
+    }
+
+    /// The signed note and the SM2 signature (hex) over the same body text.
+    fn sign(&self, body: &CertificateBody) -> Result<(String, String)> {
+        let text = format!("{}\n", serde_json::to_string(body).map_err(|e| CertificateError::Key(e.to_string()))?);
+        let sm2: sm2::dsa::Signature = sm2::dsa::signature::Signer::sign(&self.sm2, text.as_bytes());
+        Ok((sign_note(&text, self.key.name(), self.key.signing_key()), hex::encode(sm2.to_bytes())))
+    }
+
+    fn sm2_verifies(&self, text: &str, signature_hex: &str) -> bool {
+        let Some(signature) = hex::decode(signature_hex).ok().and_then(|b| sm2::dsa::Signature::from_slice(&b).ok())
+        else {
+            return false;
+        };
+        sm2::dsa::signature::Verifier::verify(self.sm2.verifying_key(), text.as_bytes(), &signature).is_ok()
     }
 }
 
@@ -94,6 +136,8 @@ pub struct CertificateView {
     pub application_number: Option<String>,
     /// The signed note (body and signature), as the QR code carries it.
     pub note: String,
+    /// SM2 (SM3) signature over the note's body text, hex (distinguishing id 1234567812345678).
+    pub sm2_signature: String,
 }
 
 fn status(row: &store::CertificateRow, now: i64) -> &'static str {
@@ -122,6 +166,7 @@ fn view(row: store::CertificateRow) -> Result<CertificateView> {
         revoked_reason: row.revoked_reason,
         application_number: row.application_number,
         note: row.note,
+        sm2_signature: row.sm2_signature,
     })
 }
 
@@ -168,12 +213,13 @@ pub async fn issue(
         issued_at,
         expires_at,
     };
-    let note = issuer.sign(&body)?;
+    let (note, sm2_signature) = issuer.sign(&body)?;
     let row = store::NewCertificate {
         id: &id,
         type_code: &code,
         holder_account_id,
         note: &note,
+        sm2_signature: &sm2_signature,
         issued_at: issued_at.timestamp_millis(),
         expires_at: expires_at.map(|e| e.timestamp_millis()),
         application_number,
@@ -314,7 +360,8 @@ pub async fn revoke(store: &Store, actor: &Principal, id: &str, reason: &str) ->
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Verification {
     pub valid: bool,
-    /// Why it is not valid: `malformed`, `bad_signature`, `unknown`, `revoked` or `expired`.
+    /// Why it is not valid: `malformed`, `bad_signature`, `unknown`, `bad_sm2_signature`,
+    /// `revoked` or `expired`.
     pub problem: Option<String>,
     /// The signed body, when the signature holds.
     pub certificate: Option<CertificateBody>,
@@ -338,6 +385,9 @@ pub async fn verify(store: &Store, issuer: &Issuer, token: &str) -> Result<Verif
     };
     let row = store::select(&mut *store.pool().acquire().await?, Some(&body.id), None).await?.into_iter().next();
     let Some(row) = row else { return Ok(refused("unknown", Some(body))) };
+    if !issuer.sm2_verifies(text, &row.sm2_signature) {
+        return Ok(refused("bad_sm2_signature", Some(body)));
+    }
     match status(&row, now_ms()) {
         "valid" => Ok(Verification { valid: true, problem: None, certificate: Some(body) }),
         other => Ok(refused(other, Some(body))),

@@ -71,6 +71,7 @@ pub struct NewCertificate<'a> {
     pub type_code: &'a str,
     pub holder_account_id: i64,
     pub note: &'a str,
+    pub sm2_signature: &'a str,
     pub issued_at: i64,
     pub expires_at: Option<i64>,
     pub application_number: Option<&'a str>,
@@ -78,13 +79,15 @@ pub struct NewCertificate<'a> {
 
 pub async fn insert(conn: &mut Conn, c: NewCertificate<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO certificates (id, type_code, holder_account_id, note, issued_at, expires_at, application_number)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO certificates (id, type_code, holder_account_id, note, sm2_signature, issued_at, expires_at,
+                application_number)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(c.id)
     .bind(c.type_code)
     .bind(c.holder_account_id)
     .bind(c.note)
+    .bind(c.sm2_signature)
     .bind(c.issued_at)
     .bind(c.expires_at)
     .bind(c.application_number)
@@ -101,6 +104,7 @@ pub struct CertificateRow {
     pub department_code: String,
     pub holder_account_id: i64,
     pub note: String,
+    pub sm2_signature: String,
     pub issued_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
@@ -115,7 +119,7 @@ pub async fn select(
     holder: Option<i64>,
 ) -> Result<Vec<CertificateRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT c.id, c.type_code, t.name AS type_name, t.department_code, c.holder_account_id, c.note, c.issued_at,
+        "SELECT c.id, c.type_code, t.name AS type_name, t.department_code, c.holder_account_id, c.note, c.sm2_signature, c.issued_at,
                 c.expires_at, c.revoked_at, c.revoked_reason, c.application_number
          FROM certificates c JOIN certificate_types t ON t.code = c.type_code
          WHERE ($1 IS NULL OR c.id = $1) AND ($2 IS NULL OR c.holder_account_id = $2)

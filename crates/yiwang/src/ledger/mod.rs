@@ -188,7 +188,8 @@ pub(crate) fn key_file(path: &Path, name: &str) -> Result<SignerKey, String> {
     Ok(key)
 }
 
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+/// Writes a new file readable by its owner only, synced.
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

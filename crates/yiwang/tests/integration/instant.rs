@@ -72,6 +72,18 @@ async fn rent_withdrawal_is_approved_at_once_with_a_certificate_instead_of_paper
     let page = anon.get(&format!("/verify?token={token}")).await.text().await.unwrap();
     assert!(page.contains("data-valid=\"true\""));
 
+    // The second, national-standard signature: SM2 with SM3 over the same body, checked here
+    // with the published key alone.
+    let sm2_key = ok(anon.get("/api/certificates/sm2-key").await).await;
+    let public = hex::decode(sm2_key["public_key"].as_str().unwrap()).unwrap();
+    let verifying = sm2::dsa::VerifyingKey::from_sec1_bytes(sm2_key["distid"].as_str().unwrap(), &public).unwrap();
+    let body = note.split("\n\n").next().unwrap().to_owned() + "\n";
+    let signature =
+        sm2::dsa::Signature::from_slice(&hex::decode(certificate["sm2_signature"].as_str().unwrap()).unwrap()).unwrap();
+    assert!(sm2::dsa::signature::Verifier::verify(&verifying, body.as_bytes(), &signature).is_ok());
+    let altered = body.replacen("住房公积金", "住房公积全", 1);
+    assert!(sm2::dsa::signature::Verifier::verify(&verifying, altered.as_bytes(), &signature).is_err());
+
     // One changed byte of the payload and the signature no longer holds.
     let tampered = note.replacen("住房公积金", "住房公积全", 1);
     let tampered = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tampered);
@@ -85,6 +97,20 @@ async fn rent_withdrawal_is_approved_at_once_with_a_certificate_instead_of_paper
     assert_eq!(uses[0]["application_number"], decided["number"]);
     assert_eq!(uses[0]["department_name"], "珠海市住房和城乡建设局");
     assert!(uses[0]["reason"].as_str().unwrap().contains("租房提取住房公积金"));
+
+    // The server checks the SM2 signature too: a record altered behind its back fails.
+    let original = certificate["sm2_signature"].as_str().unwrap().to_owned();
+    let forged = format!("{}{}", if original.starts_with('0') { "1" } else { "0" }, &original[1..]);
+    let set = |value: String| {
+        sqlx::query("UPDATE certificates SET sm2_signature = $1 WHERE id = $2")
+            .bind(value)
+            .bind(issued.clone())
+            .execute(app.state.store.pool())
+    };
+    set(forged).await.unwrap();
+    let refused = ok(anon.post("/api/certificates/verify", &json!({"token": token})).await).await;
+    assert_eq!(refused["problem"], "bad_sm2_signature");
+    set(original).await.unwrap();
 
     // Nobody else sees the certificate; the issuer revokes it and verification follows.
     let other = app.login("440402199207180043").await;

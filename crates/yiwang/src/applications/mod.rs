@@ -14,6 +14,7 @@ pub mod instant;
 pub mod model;
 pub mod pages;
 pub mod rules_api;
+pub mod rules_pages;
 mod store;
 pub mod workflow;
 pub mod workflow_api;

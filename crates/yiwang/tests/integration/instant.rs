@@ -231,3 +231,35 @@ async fn a_rule_version_whose_tests_fail_is_not_published() {
     assert_eq!(versions[1]["published_by"], Value::Null, "version 1 came with the demo");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn staff_publish_rules_from_the_rules_page() {
+    let app = TestApp::demo().await;
+    let rule: Value = serde_json::from_str(include_str!("../../demo/rules/vehicle_licence.json")).unwrap();
+    let item = rule["item"].as_str().unwrap();
+    let editor = app.login("police_editor").await;
+    let page = editor.get(&format!("/catalog/rules/{item}")).await.text().await.unwrap();
+    assert!(
+        page.contains("r04_approve") && page.contains("id=\"rule-form\""),
+        "the form starts from the version in force"
+    );
+
+    let mut failing = rule["tests"].clone();
+    failing[1]["expect"]["decision"] = json!("approve");
+    let form = |tests: &Value| {
+        vec![
+            ("csrf_token".to_owned(), editor.csrf.clone()),
+            ("situation".to_owned(), "S1".to_owned()),
+            ("table".to_owned(), rule["table"].to_string()),
+            ("tests".to_owned(), tests.to_string()),
+        ]
+    };
+    let url = app.url(&format!("/catalog/rules/{item}"));
+    let refused = editor.client.post(&url).form(&form(&failing)).send().await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("tests[1]") && text.contains("查封不予补领"), "the failing case is named");
+    let published = editor.client.post(&url).form(&form(&rule["tests"])).send().await.unwrap().text().await.unwrap();
+    assert!(published.contains("id=\"rule-published\"") && published.contains("v2"));
+    app.stop().await;
+}

@@ -522,6 +522,27 @@ pub async fn list(
     Ok(views)
 }
 
+/// Staff's workbench: the open applications of every department they handle (the window of a
+/// region, the reviewers of a department), those whose time runs out first at the top.
+pub async fn workbench(store: &Store, actor: &Principal) -> Result<Vec<Application>> {
+    let mut departments = crate::identity::departments_reached(store, actor, Role::WindowClerk).await?;
+    departments.extend(crate::identity::departments_held(store, actor, Role::Reviewer).await?);
+    let mut rows = Vec::new();
+    {
+        let mut conn = store.pool().acquire().await?;
+        for code in &departments {
+            rows.extend(store::select(&mut conn, None, None, Some(code), 200, 0).await?);
+        }
+    }
+    rows.retain(|r| State::parse(&r.state).is_some_and(|s| !s.is_closed()));
+    rows.sort_by_key(|r| (r.deadline_at.is_none(), r.deadline_at, r.submitted_at));
+    let mut views = Vec::with_capacity(rows.len());
+    for row in rows.into_iter().take(200) {
+        views.push(view(store, row).await?);
+    }
+    Ok(views)
+}
+
 fn text(field: &str, value: &str, required: bool) -> Result<String> {
     let value = value.trim();
     if required && value.is_empty() {

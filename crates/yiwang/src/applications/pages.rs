@@ -294,11 +294,19 @@ struct ListPage<'a> {
     staff: bool,
     department: &'a str,
     applications: Vec<Application>,
+    calendar: std::sync::Arc<yiwang_calendar::Calendar>,
+    today: chrono::NaiveDate,
 }
 
 impl ListPage<'_> {
     fn say<'b>(&self, code: &'b str) -> &'b str {
         label(self.page, code)
+    }
+
+    /// Working days left to a deadline (negative when overdue), counted on the calendar.
+    fn days_left(&self, deadline: &chrono::DateTime<chrono::Utc>) -> i64 {
+        let last_day = (*deadline + chrono::TimeDelta::hours(8) - chrono::TimeDelta::milliseconds(1)).date_naive();
+        self.calendar.working_days_between(self.today, last_day)
     }
 }
 
@@ -307,14 +315,18 @@ async fn list(State(state): State<AppState>, page: PageContext, Query(query): Qu
     let Some(actor) = &page.actor else { return sign_in_first() };
     let staff = actor.principal.kind == AccountKind::Staff;
     let department = query.department.unwrap_or_default();
-    if staff && department.is_empty() {
-        return render(StatusCode::OK, &ListPage { page: &page, staff, department: "", applications: Vec::new() });
-    }
-    let filter = (staff && !department.is_empty()).then_some(department.as_str());
-    match super::list(&state.store, &actor.principal, filter, 200, 0).await {
-        Ok(applications) => {
-            render(StatusCode::OK, &ListPage { page: &page, staff, department: &department, applications })
-        }
+    let found = match (staff, department.as_str()) {
+        (true, "") => super::workbench(&state.store, &actor.principal).await,
+        (true, code) => super::list(&state.store, &actor.principal, Some(code), 200, 0).await,
+        (false, _) => super::list(&state.store, &actor.principal, None, 200, 0).await,
+    };
+    let today = (state.clock.now() + chrono::TimeDelta::hours(8)).date_naive();
+    let calendar = state.calendar.get();
+    match found {
+        Ok(applications) => render(
+            StatusCode::OK,
+            &ListPage { page: &page, staff, department: &department, applications, calendar, today },
+        ),
         Err(e) => error_page(&page, &e.into()),
     }
 }

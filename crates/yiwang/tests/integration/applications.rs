@@ -384,6 +384,13 @@ async fn the_deadline_counts_working_days_across_national_day_and_a_supplement()
     app.state.clock.set(Some(china("2026-09-29")));
     let accepted = ok(step(&clerk, &number, "accept", json!({})).await).await;
     assert_eq!(last_day(&accepted["deadline"]), "2026-10-26");
+    // The workbenches of the window and of the deciding department count down in working days.
+    for staff in [&clerk, &app.login("police_reviewer").await] {
+        let workbench = staff.get("/applications").await.text().await.unwrap();
+        assert!(workbench.contains(&number) && workbench.contains("剩15个工作日"), "{workbench}");
+    }
+    let elsewhere = app.login("doumen_clerk").await.get("/applications").await.text().await.unwrap();
+    assert!(!elsewhere.contains(&number), "another district's window does not see it");
 
     // A supplement asked on Friday 9 October and answered on Tuesday 13 October stops the clock
     // for three working days (the make-up Saturday, Monday and Tuesday).

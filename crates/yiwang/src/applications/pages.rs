@@ -179,15 +179,38 @@ async fn known_about(state: &AppState, actor: &Actor) -> Result<HashMap<String, 
     Ok(known)
 }
 
-/// Reads the multipart form: text fields by name, and material files stored as uploads.
+/// Why a form was not read: it did not come from this session's page, or a field is bad.
+enum Unread {
+    Forged(ApiError),
+    Invalid(ApplicationError),
+}
+
+impl From<ApplicationError> for Unread {
+    fn from(e: ApplicationError) -> Self {
+        Unread::Invalid(e)
+    }
+}
+
+/// Reads the multipart form: text fields by name, and material files stored as uploads. The CSRF
+/// token (the form's first field) is checked before any file is stored.
 async fn read_form(
     state: &AppState,
     actor: &Actor,
     mut multipart: Multipart,
-) -> Result<HashMap<String, String>, ApplicationError> {
+) -> Result<HashMap<String, String>, Unread> {
     let mut values = HashMap::new();
+    let mut trusted = false;
     while let Some(field) = multipart.next_field().await.map_err(|e| super::invalid("form", e.body_text()))? {
         let name = field.name().unwrap_or_default().to_owned();
+        if name == "csrf_token" {
+            let token = field.text().await.map_err(|e| super::invalid(&name, e.body_text()))?;
+            actor.check_form_csrf(&token).map_err(Unread::Forged)?;
+            trusted = true;
+            continue;
+        }
+        if !trusted {
+            return Err(Unread::Forged(crate::http::auth::csrf_error()));
+        }
         if let Some(code) = name.strip_prefix("material.").and_then(|rest| rest.strip_suffix(".file")) {
             let file_name = field.file_name().unwrap_or_default().to_owned();
             let bytes = field.bytes().await.map_err(|e| super::invalid(&name, e.body_text()))?;
@@ -195,7 +218,7 @@ async fn read_form(
                 continue;
             }
             if bytes.len() > super::files::MAX_FILE_BYTES {
-                return Err(super::invalid(&name, "文件不超过10MB / at most 10 MiB"));
+                return Err(super::invalid(&name, "文件不超过10MB / at most 10 MiB").into());
             }
             let (sha256, _) =
                 super::upload(&state.store, &state.config.data_dir, &actor.principal, &file_name, bytes.to_vec())
@@ -254,14 +277,12 @@ async fn apply(
     let wallet = crate::certificates::wallet(&state.store, &actor.principal).await.unwrap_or_default();
     let values = match read_form(&state, actor, multipart).await {
         Ok(values) => values,
-        Err(e) => {
+        Err(Unread::Forged(e)) => return error_page(&page, &e),
+        Err(Unread::Invalid(e)) => {
             let situation = item.situations.first().map(|s| s.code.clone()).unwrap_or_default();
             return apply_page(&page, actor, &item, &situation, &wallet, &HashMap::new(), Some(e.to_string()));
         }
     };
-    if let Err(e) = actor.check_form_csrf(values.get("csrf_token").map_or("", String::as_str)) {
-        return error_page(&page, &e);
-    }
     let new = application_from(&item, &values);
     let situation = new.situation.clone();
     let calendar = state.calendar.get();

@@ -51,7 +51,7 @@ impl Actor {
 /// The caller if signed in; never rejects for missing credentials.
 pub struct MaybeActor(pub Option<Actor>);
 
-fn csrf_error() -> ApiError {
+pub fn csrf_error() -> ApiError {
     ApiError::BadRequest {
         code: "csrf_failed",
         message: "页面已过期，请刷新后重试 / the form expired, reload and retry".into(),

@@ -416,3 +416,28 @@ async fn the_deadline_counts_working_days_across_national_day_and_a_supplement()
     app.state.clock.set(None);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_forged_apply_form_stores_no_file() {
+    let app = TestApp::demo().await;
+    let resident = app.login(RESIDENT).await;
+    let item = id_card_renewal();
+    let boundary = "yiwangboundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"material.M1.file\"; filename=\"scan.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.7 forged\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{}\r\n--{boundary}--\r\n",
+        resident.csrf
+    );
+    let response = resident
+        .client
+        .post(app.url(&format!("/items/{item}/apply")))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "a file before the token is refused");
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM files").fetch_one(app.state.store.pool()).await.unwrap();
+    assert_eq!(stored, 0, "and nothing was stored");
+    app.stop().await;
+}

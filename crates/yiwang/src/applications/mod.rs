@@ -18,6 +18,7 @@ pub mod rules_pages;
 mod store;
 pub mod workflow;
 pub mod workflow_api;
+pub mod workflow_pages;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -441,3 +441,26 @@ async fn a_forged_apply_form_stores_no_file() {
     assert_eq!(stored, 0, "and nothing was stored");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn editors_set_the_workflow_from_its_page() {
+    let app = TestApp::demo().await;
+    let item = id_card_renewal();
+    let editor = app.login("police_editor").await;
+    let page = editor.get(&format!("/catalog/workflows/{item}")).await.text().await.unwrap();
+    assert!(page.contains("440400-GAJ"), "the default: the item's department decides");
+    let url = app.url(&format!("/catalog/workflows/{item}"));
+    let post = |steps: &str| {
+        let form = [("csrf_token", editor.csrf.clone()), ("steps", steps.to_owned())];
+        editor.client.post(&url).form(&form).send()
+    };
+    let refused = post(r#"[{"name": "会签", "departments": ["440400-GAJ", "NOWHERE"], "all": true}]"#).await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("steps[0].departments[1]") && text.contains("NOWHERE"), "named, and what was typed kept");
+    let saved = post(r#"[{"name": "审查", "departments": ["440400-GAJ"]}, {"name": "会签", "departments": ["440400-GAJ", "440400-ZJJ"], "all": true}]"#).await.unwrap();
+    assert_eq!(saved.status(), 303);
+    let steps = ok(editor.get(&format!("/api/workflows/{item}")).await).await;
+    assert_eq!(steps[1]["departments"], json!(["440400-GAJ", "440400-ZJJ"]));
+    app.stop().await;
+}

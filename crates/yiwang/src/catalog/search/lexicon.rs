@@ -22,8 +22,8 @@ static LEXICON: LazyLock<Lexicon> = LazyLock::new(Lexicon::load);
 
 pub struct Lexicon {
     jieba: Jieba,
-    /// (phrase, its sounds, official words), the phrase normalised.
-    synonyms: Vec<(String, String, Vec<String>)>,
+    /// (its sounds as a pattern of whole syllables, phrase, official words), the phrase normalised.
+    synonyms: Vec<(Option<String>, String, Vec<String>)>,
     stopwords: HashSet<String>,
 }
 
@@ -65,7 +65,11 @@ impl Lexicon {
             .map(|(phrase, terms)| {
                 let terms = terms.split_whitespace().map(normalize).collect();
                 let phrase = normalize(phrase.trim());
-                (sounds(&phrase).join(" "), phrase, terms)
+                // Two syllables at least: a single one sounds like too many words. Padded with
+                // spaces so that a match is of whole syllables.
+                let syllables = sounds(&phrase);
+                let pattern = (syllables.len() >= 2).then(|| format!(" {} ", syllables.join(" ")));
+                (pattern, phrase, terms)
             })
             .collect();
         let stopwords = lines(STOPWORDS).map(normalize).collect();
@@ -115,9 +119,8 @@ impl Lexicon {
         let mut seen = HashSet::new();
         self.synonyms
             .iter()
-            .filter(|(phrase_sounds, phrase, _)| {
-                query.contains(phrase.as_str())
-                    || (phrase_sounds.contains(' ') && query_sounds.contains(&format!(" {phrase_sounds} ")))
+            .filter(|(pattern, phrase, _)| {
+                query.contains(phrase.as_str()) || pattern.as_ref().is_some_and(|p| query_sounds.contains(p.as_str()))
             })
             .flat_map(|(_, _, terms)| terms.iter())
             .flat_map(|term| self.words(term))

@@ -178,17 +178,16 @@ fn body_of(note: &str) -> Result<CertificateBody> {
 
 /// Issues a certificate of `type_code` to the holder, in the caller's transaction; returns its
 /// identifier. The issue writes an evidence leaf and an outbox event.
-pub async fn issue(
+async fn issue(
     tx: &mut WriteTx,
     issuer: &Issuer,
-    type_code: &str,
+    certificate_type: &store::TypeRow,
     holder_account_id: i64,
     data: serde_json::Map<String, serde_json::Value>,
     application_number: Option<&str>,
     by: Option<i64>,
 ) -> Result<String> {
-    let (code, type_name, department_code, _, _, validity_days) =
-        store::type_by_code(tx, type_code).await?.ok_or(CertificateError::NotFound)?;
+    let (code, type_name, department_code, _, _, validity_days) = certificate_type.clone();
     let issuer_name = department_name(tx, &department_code).await?;
     let issuer_code: String = department_code.chars().filter(char::is_ascii_alphanumeric).collect();
     let (holder_code_type, holder_code, holder_name) = store::holder_identity(tx, holder_account_id)
@@ -254,14 +253,14 @@ pub async fn issue_for_approval(
     by: Option<i64>,
 ) -> Result<Option<String>> {
     let Some(type_code) = store::result_type(tx, item_basic_code).await? else { return Ok(None) };
-    let (_, _, _, _, fields, _) = store::type_by_code(tx, &type_code).await?.ok_or(CertificateError::NotFound)?;
-    let fields: Vec<serde_json::Value> = serde_json::from_str(&fields).unwrap_or_default();
+    let certificate_type = store::type_by_code(tx, &type_code).await?.ok_or(CertificateError::NotFound)?;
+    let fields: Vec<serde_json::Value> = serde_json::from_str(&certificate_type.4).unwrap_or_default();
     let data = fields
         .iter()
         .filter_map(|f| f["key"].as_str())
         .filter_map(|key| form.get(key).filter(|v| !v.is_null()).map(|v| (key.to_owned(), v.clone())))
         .collect();
-    Ok(Some(issue(tx, issuer, &type_code, holder_account_id, data, Some(application_number), by).await?))
+    Ok(Some(issue(tx, issuer, &certificate_type, holder_account_id, data, Some(application_number), by).await?))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -527,6 +526,8 @@ pub async fn load_demo(tx: &mut WriteTx, issuer: &Issuer) -> Result<()> {
     for t in &types {
         store::insert_type(tx, t).await?;
     }
+    let named = |name: &str| types.iter().find(|t| t.1 == name).expect("a demo certificate type");
+    let (id_card, business_licence) = (named("居民身份证"), named("营业执照"));
     // Item basic codes whose approval issues a certificate.
     for (basic_code, type_code) in [
         ("000105004000", "11100000000013338W001"),
@@ -543,16 +544,7 @@ pub async fn load_demo(tx: &mut WriteTx, issuer: &Issuer) -> Result<()> {
             .await?;
     for (account_id, id_number, name) in residents {
         let data = serde_json::json!({"applicant_name": name, "id_number": id_number});
-        issue(
-            tx,
-            issuer,
-            "11100000000013338W001",
-            account_id,
-            data.as_object().cloned().unwrap_or_default(),
-            None,
-            None,
-        )
-        .await?;
+        issue(tx, issuer, id_card, account_id, data.as_object().cloned().unwrap_or_default(), None, None).await?;
     }
     let enterprises: Vec<(i64, String)> =
         sqlx::query_as("SELECT account_id, name FROM enterprises WHERE account_id IS NOT NULL ORDER BY id")
@@ -560,16 +552,8 @@ pub async fn load_demo(tx: &mut WriteTx, issuer: &Issuer) -> Result<()> {
             .await?;
     for (account_id, name) in enterprises {
         let data = serde_json::json!({"name": name});
-        issue(
-            tx,
-            issuer,
-            "11100000000013390T001",
-            account_id,
-            data.as_object().cloned().unwrap_or_default(),
-            None,
-            None,
-        )
-        .await?;
+        issue(tx, issuer, business_licence, account_id, data.as_object().cloned().unwrap_or_default(), None, None)
+            .await?;
     }
     Ok(())
 }

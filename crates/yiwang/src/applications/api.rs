@@ -71,9 +71,7 @@ async fn submit(
     actor: Actor,
     Json(new): Json<NewApplication>,
 ) -> Result<(StatusCode, axum::Json<Application>), ApiError> {
-    let calendar = state.calendar.get();
-    let at = super::Deciding { calendar: &calendar, issuer: &state.issuer, now: state.clock.now() };
-    let submitted = super::submit(&state.store, &at, &actor.principal, new).await?;
+    let submitted = super::submit(&state.store, &super::Deciding::now(&state), &actor.principal, new).await?;
     Ok((StatusCode::CREATED, axum::Json(submitted)))
 }
 
@@ -124,22 +122,11 @@ async fn act(
     Path((number, action)): Path<(String, String)>,
     Json(step): Json<Step>,
 ) -> Result<axum::Json<Application>, ApiError> {
-    let action: Action = serde_json::from_value(serde_json::Value::String(action)).map_err(|_| {
+    let action = Action::parse(&action).ok_or_else(|| {
         ApiError::invalid("action", "unknown_action", "未知操作 / unknown action; see the API document for the steps")
     })?;
-    let calendar = state.calendar.get();
-    let now = state.clock.now();
-    Ok(axum::Json(
-        super::act(
-            &state.store,
-            &super::Deciding { calendar: &calendar, issuer: &state.issuer, now },
-            &actor.principal,
-            &number,
-            action,
-            step,
-        )
-        .await?,
-    ))
+    let at = super::Deciding::now(&state);
+    Ok(axum::Json(super::act(&state.store, &at, &actor.principal, &number, action, step).await?))
 }
 
 /// A receipt for the application's latest step, verifiable offline against the evidence log.

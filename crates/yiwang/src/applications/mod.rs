@@ -178,16 +178,16 @@ async fn access(store: &Store, actor: &Principal, row: &store::ApplicationRow) -
     if own_reviewer || actor.reaches_with(&row.region_path, Role::WindowClerk) {
         parties.push(Party::Window);
     }
-    let current = steps.get(row.review_step as usize).map(|s| s.departments.clone()).unwrap_or_default();
-    let deciding_for = workflow::reviewing_for(&mut conn, actor, &current).await?.into_iter().next();
+    let mut departments: Vec<String> = steps.iter().flat_map(|s| s.departments.iter().cloned()).collect();
+    departments.sort();
+    departments.dedup();
+    let reviewed = workflow::reviewing_for(&mut conn, actor, &departments).await?;
+    let current = steps.get(row.review_step as usize).map(|s| s.departments.as_slice()).unwrap_or_default();
+    let deciding_for = current.iter().find(|d| reviewed.contains(d)).cloned();
     if deciding_for.is_some() {
         parties.push(Party::Decider);
     }
-    let mut reviews = false;
-    for step in &steps {
-        reviews |= !workflow::reviewing_for(&mut conn, actor, &step.departments).await?.is_empty();
-    }
-    Ok(Access { parties, deciding_for, reviews, steps })
+    Ok(Access { parties, deciding_for, reviews: !reviewed.is_empty(), steps })
 }
 
 async fn row(store: &Store, number: &str) -> Result<store::ApplicationRow> {
@@ -360,9 +360,16 @@ fn china_day(now: DateTime<Utc>) -> chrono::NaiveDate {
 /// What taking steps needs besides the database: the calendar time limits count on, the key that
 /// signs result certificates, and the time.
 pub struct Deciding<'a> {
-    pub calendar: &'a Calendar,
+    pub calendar: std::sync::Arc<Calendar>,
     pub issuer: &'a crate::certificates::Issuer,
     pub now: DateTime<Utc>,
+}
+
+impl<'a> Deciding<'a> {
+    /// The app's calendar, issuer and clock, as a request finds them.
+    pub fn now(state: &'a crate::AppState) -> Self {
+        Deciding { calendar: state.calendar.get(), issuer: &state.issuer, now: state.clock.now() }
+    }
 }
 
 /// What an applicant is told they may do against an automated rejection (行政许可法 Art. 38).
@@ -370,7 +377,7 @@ pub const REMEDY: &str = "如不服本决定，可自收到决定之日起六十
 
 /// Submits an application for a published item; where a rule is in force it is decided at once.
 pub async fn submit(store: &Store, at: &Deciding<'_>, actor: &Principal, new: NewApplication) -> Result<Application> {
-    let (calendar, issuer, now) = (at.calendar, at.issuer, at.now);
+    let (calendar, issuer, now) = (at.calendar.as_ref(), at.issuer, at.now);
     let audience = match actor.kind {
         AccountKind::Resident => Audience::Person,
         AccountKind::Enterprise => Audience::LegalPerson,
@@ -564,7 +571,7 @@ pub async fn act(
     action: Action,
     step: Step,
 ) -> Result<Application> {
-    let (calendar, issuer, now) = (at.calendar, at.issuer, at.now);
+    let (calendar, issuer, now) = (at.calendar.as_ref(), at.issuer, at.now);
     let (row, access) = visible_row(store, actor, number).await?;
     if !access.parties.contains(&action.party()) {
         return Err(ApplicationError::Forbidden);

@@ -113,6 +113,22 @@ impl Action {
         }
     }
 
+    pub fn parse(s: &str) -> Option<Action> {
+        [
+            Action::Accept,
+            Action::Refuse,
+            Action::RequestSupplement,
+            Action::Supplement,
+            Action::Approve,
+            Action::Reject,
+            Action::Complete,
+            Action::Withdraw,
+            Action::Return,
+        ]
+        .into_iter()
+        .find(|action| action.as_str() == s)
+    }
+
     pub fn party(self) -> Party {
         match self {
             Action::Supplement | Action::Withdraw => Party::Applicant,
@@ -354,6 +370,8 @@ mod tests {
             }
         }
         assert_eq!(State::parse("supplement_requested"), Some(SupplementRequested));
+        assert_eq!(Action::parse("request_supplement"), Some(RequestSupplement));
+        assert_eq!(Action::parse("fly"), None);
     }
 
     #[test]

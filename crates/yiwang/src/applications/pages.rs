@@ -285,15 +285,7 @@ async fn apply(
     };
     let new = application_from(&item, &values);
     let situation = new.situation.clone();
-    let calendar = state.calendar.get();
-    match super::submit(
-        &state.store,
-        &super::Deciding { calendar: &calendar, issuer: &state.issuer, now: state.clock.now() },
-        &actor.principal,
-        new,
-    )
-    .await
-    {
+    match super::submit(&state.store, &super::Deciding::now(&state), &actor.principal, new).await {
         Ok(application) => Redirect::to(&format!("/applications/{}", application.number)).into_response(),
         Err(ApplicationError::Invalid { field, message }) => {
             let problem = format!("{field}：{message}");
@@ -373,10 +365,7 @@ impl ShowPage<'_> {
 
     fn can(&self, action: &str) -> bool {
         let state = self.application.state;
-        let action: Action = match serde_json::from_value(serde_json::Value::String(action.to_owned())) {
-            Ok(a) => a,
-            Err(_) => return false,
-        };
+        let Some(action) = Action::parse(action) else { return false };
         let party_ok = match action.party() {
             model::Party::Applicant => self.applicant,
             _ => self.staff,
@@ -452,7 +441,7 @@ async fn step(
     if let Err(e) = actor.check_form_csrf(&get("csrf_token")) {
         return error_page(&page, &e);
     }
-    let Ok(action) = serde_json::from_value::<Action>(serde_json::Value::String(get("action"))) else {
+    let Some(action) = Action::parse(&get("action")) else {
         return error_page(&page, &ApiError::invalid("action", "unknown_action", "未知操作 / unknown action"));
     };
     let supplement = if action == Action::RequestSupplement {
@@ -467,18 +456,7 @@ async fn step(
     };
     let to_step = get("to_step").trim().parse().ok();
     let step = Step { reason: get("reason"), basis: get("basis"), supplement, materials: Vec::new(), to_step };
-    let calendar = state.calendar.get();
-    let now = state.clock.now();
-    match super::act(
-        &state.store,
-        &super::Deciding { calendar: &calendar, issuer: &state.issuer, now },
-        &actor.principal,
-        &number,
-        action,
-        step,
-    )
-    .await
-    {
+    match super::act(&state.store, &super::Deciding::now(&state), &actor.principal, &number, action, step).await {
         Ok(_) => Redirect::to(&format!("/applications/{number}")).into_response(),
         Err(e) => error_page(&page, &e.into()),
     }

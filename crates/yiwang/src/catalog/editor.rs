@@ -245,6 +245,15 @@ fn sign_in_first() -> Response {
     Redirect::to("/login").into_response()
 }
 
+/// A draft the actor may see, with the departments they may move it to.
+async fn draft_and_departments(
+    state: &AppState,
+    actor: &Actor,
+    code: &str,
+) -> Result<(drafts::Draft, Vec<(String, String)>), CatalogError> {
+    Ok((drafts::get(&state.store, &actor.principal, code).await?, editable(state, actor).await?))
+}
+
 /// (code, name) of the departments whose items the actor may edit.
 async fn editable(state: &AppState, actor: &Actor) -> Result<Vec<(String, String)>, CatalogError> {
     let allowed = drafts::editable_departments(&state.store, &actor.principal).await?;
@@ -372,11 +381,10 @@ async fn edit(
     let Some(actor) = page.actor.as_ref() else {
         return sign_in_first();
     };
-    let (draft, departments) =
-        match (drafts::get(&state.store, &actor.principal, &code).await, editable(&state, actor).await) {
-            (Ok(draft), Ok(departments)) => (draft, departments),
-            (Err(e), _) | (_, Err(e)) => return error_page(&page, &e.into()),
-        };
+    let (draft, departments) = match draft_and_departments(&state, actor, &code).await {
+        Ok(found) => found,
+        Err(e) => return error_page(&page, &e.into()),
+    };
     let saved = uri.query().is_some_and(|q| q.contains("saved=1"));
     let typed = Typed::of(&draft.item);
     editor(&page, actor, Some(&code), &typed, draft.problems, &departments, draft.based_on_version, saved, None)
@@ -391,11 +399,10 @@ async fn submit(State(state): State<AppState>, page: PageContext, Path(code): Pa
     if let Err(e) = actor.check_form_csrf(typed.one("csrf_token")) {
         return error_page(&page, &e);
     }
-    let (draft, departments) =
-        match (drafts::get(&state.store, &actor.principal, &code).await, editable(&state, actor).await) {
-            (Ok(draft), Ok(departments)) => (draft, departments),
-            (Err(e), _) | (_, Err(e)) => return error_page(&page, &e.into()),
-        };
+    let (draft, departments) = match draft_and_departments(&state, actor, &code).await {
+        Ok(found) => found,
+        Err(e) => return error_page(&page, &e.into()),
+    };
     if typed.one("action") == "discard" {
         return match drafts::discard(&state.store, &actor.principal, &code).await {
             Ok(()) => Redirect::to("/catalog/drafts").into_response(),

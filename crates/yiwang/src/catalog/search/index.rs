@@ -208,9 +208,15 @@ impl SearchIndex {
         let searcher = self.reader.searcher();
         let candidates = searcher.search(&query, &TopDocs::with_limit(limit * RERANK_FACTOR).order_by_score())?;
         let mut hits = Vec::with_capacity(candidates.len());
+        // Each segment's ordinal column, opened once per search rather than once per hit.
+        let ordinals = searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| segment.fast_fields().u64("ordinal"))
+            .collect::<Result<Vec<_>, _>>()?;
         for (score, address) in candidates {
-            let ordinals = searcher.segment_reader(address.segment_ord).fast_fields().u64("ordinal")?;
-            let Some(entry) = ordinals.first(address.doc_id).and_then(|n| self.entries.get(n as usize)) else {
+            let ordinal = ordinals.get(address.segment_ord as usize).and_then(|column| column.first(address.doc_id));
+            let Some(entry) = ordinal.and_then(|n| self.entries.get(n as usize)) else {
                 continue;
             };
             let views = popularity.get(&entry.code).copied().unwrap_or(0) as f32;

@@ -86,6 +86,9 @@ pub const DEMO_STAFF: &[(&str, &str, Role, &str)] = &[
     ("police_reviewer", "公安审批 钱进", Role::Reviewer, "440400-GAJ"),
     ("housing_reviewer", "住建审批 冯涛", Role::Reviewer, "440400-ZJJ"),
     ("hrss_editor", "人社事项 钱敏", Role::CatalogEditor, "440400-RSJ"),
+    ("housing_handler", "住建承办 马超", Role::DepartmentHandler, "440400-ZJJ"),
+    ("gongbei_handler", "拱北街道承办 邓颖", Role::DepartmentHandler, "440402001-JB"),
+    ("iot", "物联感知平台", Role::SensorClient, "440400-CGJ"),
 ];
 
 /// (ID number, name, phone, community)
@@ -172,6 +175,7 @@ pub async fn load(store: &Store, issuer: &crate::certificates::Issuer) -> Result
     crate::catalog::load_demo(&mut tx).await?;
     crate::certificates::load_demo(&mut tx, issuer).await?;
     crate::applications::instant::load_demo(&mut tx).await?;
+    crate::workorders::setup::load_demo(&mut tx).await?;
     tx.commit().await?;
     Ok(true)
 }

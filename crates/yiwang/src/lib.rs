@@ -12,10 +12,12 @@ pub mod certificates;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod grid;
 pub mod http;
 pub mod identity;
 pub mod ledger;
 pub mod store;
+pub mod workorders;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -40,6 +42,8 @@ pub struct AppState {
     pub issuer: Arc<certificates::Issuer>,
     /// The time time limits count from.
     pub clock: clock::Clock,
+    /// Work-order routing: categories, dispatch catalogue, grids, classifier, time limits.
+    pub workorders: workorders::routing::Routing,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +60,8 @@ pub enum StartError {
     Catalog(#[from] catalog::CatalogError),
     #[error("certificates: {0}")]
     Certificates(#[from] certificates::CertificateError),
+    #[error("work-order classifier: {0}")]
+    Classifier(#[from] workorders::classifier::ClassifierLoadError),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
     #[error("server: {0}")]
@@ -71,6 +77,8 @@ pub async fn open(config: Config) -> Result<AppState, StartError> {
     let signer = Arc::new(ledger::Signer::load_or_create(&config.data_dir, &config.ledger_origin)?);
     let search = catalog::search::GuideSearch::load(&store).await?;
     let issuer = Arc::new(certificates::Issuer::load_or_create(&config.data_dir, &config.certificate_issuer)?);
+    let classifier = Arc::new(workorders::classifier::Classifier::load(&config.data_dir)?);
+    let workorders = workorders::routing::Routing::load(&store, classifier, config.dispatch_threshold).await?;
     Ok(AppState {
         store,
         config: Arc::new(config),
@@ -80,6 +88,7 @@ pub async fn open(config: Config) -> Result<AppState, StartError> {
         search,
         issuer,
         clock: clock::Clock::default(),
+        workorders,
     })
 }
 
@@ -109,6 +118,20 @@ fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
                     .map_err(|e| e.to_string())?;
                 if changed > 0 {
                     tracing::info!(changed, "raised time-limit alarms on applications");
+                }
+                Ok(())
+            })
+        }),
+    );
+    let clock = state.clock.clone();
+    handlers.insert(
+        "workorders.raise_alarms",
+        Arc::new(move |store, _| {
+            let now = clock.now();
+            Box::pin(async move {
+                let changed = workorders::raise_alarms(&store, now).await.map_err(|e| e.to_string())?;
+                if changed > 0 {
+                    tracing::info!(changed, "raised time-limit alarms on work orders");
                 }
                 Ok(())
             })
@@ -175,6 +198,7 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
             Recurring { kind: "identity.purge_expired", every: Duration::from_secs(3600) },
             Recurring { kind: "ledger.checkpoint", every: Duration::from_secs(5) },
             Recurring { kind: "applications.raise_alarms", every: Duration::from_secs(60) },
+            Recurring { kind: "workorders.raise_alarms", every: Duration::from_secs(60) },
         ],
         idle_wait: Duration::from_millis(state.config.worker_idle_ms),
     };
@@ -185,6 +209,7 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
     });
 
     let (calendar, store, mut calendar_stop) = (state.calendar.clone(), state.store.clone(), receiver.clone());
+    let routing = state.workorders.clone();
     tasks.spawn(async move {
         loop {
             tokio::select! {
@@ -193,6 +218,10 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
             }
             if let Err(e) = calendar.reload(&store).await {
                 tracing::warn!(error = %e, "could not reload the calendar");
+            }
+            // Categories, the dispatch catalogue and grids edited on another node.
+            if let Err(e) = routing.reload(&store).await {
+                tracing::warn!(error = %e, "could not reload work-order routing");
             }
         }
     });

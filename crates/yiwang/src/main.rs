@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: CatalogueCommand,
     },
+    /// Work orders: the classifier and the category tree.
+    Workorders {
+        #[command(subcommand)]
+        command: WorkordersCommand,
+    },
     /// Evidence-log receipts.
     Receipt {
         #[command(subcommand)]
@@ -95,6 +100,37 @@ enum CatalogueCommand {
 }
 
 #[derive(Subcommand)]
+enum WorkordersCommand {
+    /// Read a CSV with a `text` column and write it to standard output with a `predicted`
+    /// column (the first-level category) added.
+    Classify {
+        #[arg(long)]
+        input: std::path::PathBuf,
+    },
+    /// Train the classifier on DATA/train.csv (with DATA/categories.csv's sub-category names as
+    /// hints) and the dispatchers' corrections in the database,
+    /// print its figures on DATA/validation.csv as JSON lines, and save it (to --out, or to the
+    /// data directory, where the server picks it up at its next start).
+    Train {
+        /// A folder with train.csv and validation.csv (`text`, `label`), e.g. ../shared/data/workorders.
+        #[arg(long)]
+        data: std::path::PathBuf,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Train on the folder only, not on dispatchers' corrections (the shipped model).
+        #[arg(long)]
+        without_overrides: bool,
+    },
+    /// Print the figures of the model in use on DATA/validation.csv as JSON lines.
+    Evaluate {
+        #[arg(long)]
+        data: std::path::PathBuf,
+    },
+    /// Number a `level1,level2,level3` category CSV and print it as `code,name,level,parent_code`.
+    Categories { input: std::path::PathBuf },
+}
+
+#[derive(Subcommand)]
 enum AdminCommand {
     /// Create a staff account; the password is read from the first line of standard input.
     CreateUser {
@@ -129,6 +165,7 @@ async fn main() -> ExitCode {
         Command::Catalogue { command: CatalogueCommand::Search { query, limit } } => {
             return search_catalogue(config, &query, limit.into()).await;
         }
+        Command::Workorders { command } => return workorders_command(config, command).await,
         _ => {}
     }
     match run(cli.command, config).await {
@@ -158,6 +195,7 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
         Command::Serve { demo, .. } => {
             if demo && yiwang::demo::load(&state.store, &state.issuer).await? {
                 state.search.refresh(&state.store).await?;
+                state.workorders.reload(&state.store).await?;
                 tracing::info!(
                     password = yiwang::demo::DEMO_PASSWORD,
                     "demo city loaded; accounts are listed in the README"
@@ -196,9 +234,70 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
         Command::Ledger { command: LedgerCommand::Key } => println!("{}", state.signer.verifier_key()),
         Command::Ledger { command: LedgerCommand::Verify { .. } }
         | Command::Receipt { .. }
+        | Command::Workorders { .. }
         | Command::Catalogue { command: CatalogueCommand::Search { .. } } => {
             unreachable!("handled before the app is opened")
         }
+    }
+    Ok(())
+}
+
+async fn workorders_command(config: Config, command: WorkordersCommand) -> ExitCode {
+    match run_workorders(config, command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("yiwang workorders: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_workorders(config: Config, command: WorkordersCommand) -> Result<(), Box<dyn std::error::Error>> {
+    use yiwang::workorders::classifier::{self, Classifier};
+    match command {
+        WorkordersCommand::Classify { input } => {
+            let model = Classifier::load(&config.data_dir)?;
+            let rows = classifier::classify_csv(&model, &input, std::io::stdout().lock())?;
+            eprintln!("classified {rows} rows with the {} model", model.source);
+        }
+        WorkordersCommand::Evaluate { data } => {
+            let model = Classifier::load(&config.data_dir)?;
+            let validation = classifier::read_samples(&data.join("validation.csv"))?;
+            print_metrics(&model.source, &classifier::evaluate(&model, &validation))?;
+        }
+        WorkordersCommand::Train { data, out, without_overrides } => {
+            let mut samples = classifier::read_samples(&data.join("train.csv"))?;
+            let validation = classifier::read_samples(&data.join("validation.csv"))?;
+            if !without_overrides {
+                let state = yiwang::open(config.clone()).await?;
+                let corrections = yiwang::workorders::corrections(&state.store, &state.workorders).await?;
+                eprintln!("adding {} dispatcher corrections", corrections.len());
+                samples.extend(corrections);
+            }
+            let hints = classifier::read_hints(&data.join("categories.csv"), &samples)?;
+            let started = std::time::Instant::now();
+            let (model, metrics) = classifier::train(samples, &hints, &validation)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let path = out.unwrap_or_else(|| config.data_dir.join(classifier::RETRAINED_FILE));
+            std::fs::write(&path, model.to_bytes())?;
+            eprintln!("trained in {seconds:.1} s; saved to {}", path.display());
+            print_metrics("trained", &metrics)?;
+        }
+        WorkordersCommand::Categories { input } => {
+            let text = std::fs::read_to_string(&input)?;
+            let rows = yiwang::workorders::setup::number_tree(&text)?;
+            print!("{}", yiwang::workorders::setup::tree_csv(&rows));
+        }
+    }
+    Ok(())
+}
+
+fn print_metrics(model: &str, metrics: &yiwang_classifier::Metrics) -> Result<(), Box<dyn std::error::Error>> {
+    let summary = serde_json::json!({"model": model, "split": "validation", "count": metrics.count,
+        "accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1});
+    println!("{summary}");
+    for label in &metrics.per_label {
+        println!("{}", serde_json::to_string(label)?);
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use crate::catalog::CatalogError;
 use crate::certificates::CertificateError;
 use crate::identity::IdentityError;
 use crate::ledger::LedgerError;
+use crate::workorders::WorkOrderError;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -236,6 +237,27 @@ impl From<ApplicationError> for ApiError {
             ApplicationError::Identity(e) => e.into(),
             ApplicationError::Certificate(e) => e.into(),
             ApplicationError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<WorkOrderError> for ApiError {
+    fn from(err: WorkOrderError) -> Self {
+        match err {
+            WorkOrderError::Invalid { field, message } => ApiError::invalid(field, "invalid_workorder", message),
+            WorkOrderError::NotFound => ApiError::NotFound,
+            WorkOrderError::Forbidden => ApiError::Forbidden,
+            WorkOrderError::WrongState { action, state } => ApiError::Conflict {
+                code: "wrong_state",
+                message: format!("当前状态（{state}）不能执行此操作（{action}） / cannot {action} a work order that is {state}"),
+            },
+            WorkOrderError::Conflict => ApiError::Conflict {
+                code: "changed_meanwhile",
+                message: "工单已被他人更新，请刷新后重试 / the order changed meanwhile; reload and retry".into(),
+            },
+            WorkOrderError::Ledger(e) => e.into(),
+            WorkOrderError::Identity(e) => e.into(),
+            WorkOrderError::Db(e) => e.into(),
         }
     }
 }

@@ -37,6 +37,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "catalog", description = "Service items (事项) and their guides"),
         (name = "applications", description = "Applications (办件) and their materials"),
         (name = "certificates", description = "E-certificates (电子证照): wallet, uses, revocation, verification"),
+        (name = "workorders", description = "Work orders (工单): intake, dispatch, handling, supervision, callback; grids and sensors"),
         (name = "ledger", description = "The evidence log (存证): checkpoints, leaves, proofs, receipts"),
         (name = "health", description = "Liveness and readiness")
     ),
@@ -54,6 +55,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::catalog::api::router())
         .merge(crate::applications::api::router())
         .merge(crate::certificates::api::router())
+        .merge(crate::workorders::api::router())
         .split_for_parts()
 }
 
@@ -64,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .merge(pages::router())
+        .merge(crate::workorders::open311::router())
         .route("/static/{file}", get(static_files::serve))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -713,6 +713,16 @@ pub async fn department_id(conn: &mut Conn, code: &str) -> Result<Option<i64>> {
     Ok(store::department_id(conn, code).await?)
 }
 
+/// The id of the account with this login.
+pub async fn account_id_by_login(conn: &mut Conn, login: &str) -> Result<Option<i64>> {
+    Ok(store::account_by_login(conn, login).await?.map(|a| a.id))
+}
+
+/// The name and phone a resident or enterprise registered with, to reach them about a request.
+pub async fn contact(conn: &mut Conn, account_id: i64) -> Result<Option<(String, Option<String>)>> {
+    Ok(store::contact(conn, account_id).await?)
+}
+
 /// (id, region code) of a department.
 pub async fn department_region(conn: &mut Conn, code: &str) -> Result<Option<(i64, String)>> {
     Ok(store::department_region(conn, code).await?)

@@ -226,10 +226,12 @@ pub enum Role {
     Auditor,
     /// 事项管理员: keeps their department's service items and guides.
     CatalogEditor,
+    /// An IoT platform's client (物联感知接入) that reports its devices' readings.
+    SensorClient,
 }
 
 impl Role {
-    pub const ALL: [Role; 11] = [
+    pub const ALL: [Role; 12] = [
         Role::PlatformAdmin,
         Role::WindowClerk,
         Role::Reviewer,
@@ -241,6 +243,7 @@ impl Role {
         Role::DataSteward,
         Role::Auditor,
         Role::CatalogEditor,
+        Role::SensorClient,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -256,6 +259,7 @@ impl Role {
             Role::DataSteward => "data_steward",
             Role::Auditor => "auditor",
             Role::CatalogEditor => "catalog_editor",
+            Role::SensorClient => "sensor_client",
         }
     }
 
@@ -272,6 +276,7 @@ impl Role {
             Role::DataSteward => "数据管理员",
             Role::Auditor => "审计人员",
             Role::CatalogEditor => "事项管理员",
+            Role::SensorClient => "物联感知接入",
         }
     }
 
@@ -288,6 +293,7 @@ impl Role {
             Role::DataSteward => "Data steward",
             Role::Auditor => "Auditor",
             Role::CatalogEditor => "Catalogue editor",
+            Role::SensorClient => "Sensor client",
         }
     }
 

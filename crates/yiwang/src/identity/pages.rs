@@ -180,6 +180,7 @@ fn describe(role: Role, page: &PageContext) -> &'static str {
             "编辑本部门的事项与办事指南，发布新版本。",
             "Edit your department's service items and guides; publish new versions.",
         ),
+        Role::SensorClient => ("上报物联感知设备读数。", "Report the readings of IoT devices."),
     };
     page.pick(zh, en)
 }

@@ -382,3 +382,14 @@ pub async fn department_paths(conn: &mut Conn) -> Result<Vec<(String, String)>, 
         .fetch_all(conn)
         .await
 }
+
+/// (name, phone) of a resident's or enterprise's account.
+pub async fn contact(conn: &mut Conn, account_id: i64) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT name, phone FROM residents WHERE account_id = $1
+         UNION ALL SELECT name, phone FROM enterprises WHERE account_id = $1",
+    )
+    .bind(account_id)
+    .fetch_optional(conn)
+    .await
+}

@@ -48,6 +48,7 @@ impl TestApp {
         let app = TestApp::empty().await;
         assert!(yiwang::demo::load(&app.state.store, &app.state.issuer).await.expect("load demo"));
         app.state.search.refresh(&app.state.store).await.expect("index the demo catalogue");
+        app.state.workorders.reload(&app.state.store).await.expect("load the demo work-order routing");
         app
     }
 

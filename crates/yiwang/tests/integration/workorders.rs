@@ -1,0 +1,378 @@
+//! Work orders (工单): intake by every channel, automatic dispatch by category and grid,
+//! department handling, callback and re-handling, time limits, supervision, sensors.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, expect_error};
+
+/// A point inside the demo's 拱北社区第1网格.
+const GONGBEI: (f64, f64) = (22.2180, 113.5470);
+
+async fn created(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+async fn ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+fn step(number: &str, action: &str) -> String {
+    format!("/api/workorders/{number}/actions/{action}")
+}
+
+#[tokio::test]
+async fn a_call_is_dispatched_by_itself_handled_replied_rated_and_rehandled_once() {
+    let app = TestApp::demo().await;
+    let operator = app.login("operator").await;
+    let call = json!({
+        "request_type": "complaint",
+        "text": "我们小区的物业公司未经业主同意，占用公共绿地改成停车位并收取停车费，业主多次反映物业都不理睬，请住建部门查处。",
+        "caller": {"kind": "resident", "name": "陈晓红", "phone": "13800138001"},
+        "address": "香洲区拱北迎宾南路某小区",
+    });
+    let order = created(operator.post("/api/workorders", &call).await).await;
+    let number = order["number"].as_str().unwrap();
+    assert!(number.starts_with("GD440400-"), "{number}");
+    assert_eq!(order["channel"], "hotline");
+    assert_eq!(order["state"], "dispatched", "{order}");
+    assert_eq!(order["department"]["code"], "440400-ZJJ");
+    assert_eq!(order["category"], "城乡建设");
+    assert!(order["suggestions"][0]["confidence"].as_f64().unwrap() >= 0.6);
+    assert_eq!(order["timeline"][1]["action"], "dispatch");
+    assert_eq!(order["timeline"][1]["actor"], Value::Null, "the system dispatched it");
+    assert!(order["deadline"].is_string(), "a complaint runs 15 working days");
+
+    // The operator sees the caller's history by phone.
+    let history = ok(operator.get("/api/workorders?phone=13800138001").await).await;
+    assert!(history.as_array().unwrap().iter().any(|o| o["number"] == number));
+
+    // Another department's handler does not see it; the competent one signs for it and replies.
+    let other = app.login("handler").await;
+    expect_error(other.get(&format!("/api/workorders/{number}")).await, 404, "not_found", None).await;
+    let handler = app.login("housing_handler").await;
+    let seen = ok(handler.get(&format!("/api/workorders/{number}")).await).await;
+    assert_eq!(seen["requester"]["phone"], "13800138001", "the handling department may call back");
+    expect_error(handler.post(&step(number, "reply"), &json!({"note": "已处理"})).await, 409, "wrong_state", None).await;
+    ok(handler.post(&step(number, "sign"), &json!({})).await).await;
+    ok(handler.post(&step(number, "progress"), &json!({"note": "已约谈物业公司"})).await).await;
+    expect_error(handler.post(&step(number, "reply"), &json!({})).await, 422, "invalid_workorder", Some("note")).await;
+    ok(handler.post(&step(number, "reply"), &json!({"note": "已责令物业恢复绿地并退还停车费"})).await).await;
+    let closed = ok(handler.post(&step(number, "close"), &json!({})).await).await;
+    assert_eq!(closed["state"], "closed");
+
+    // Callback: dissatisfied, re-handled once, and not twice.
+    ok(operator.post(&step(number, "rate"), &json!({"satisfaction": "dissatisfied"})).await).await;
+    let reopened = ok(operator.post(&step(number, "reopen"), &json!({"note": "停车费未退"})).await).await;
+    assert_eq!(reopened["state"], "dispatched");
+    assert_eq!(reopened["reopened"], true);
+    ok(handler.post(&step(number, "sign"), &json!({})).await).await;
+    ok(handler.post(&step(number, "reply"), &json!({"note": "停车费已全部退还"})).await).await;
+    ok(handler.post(&step(number, "close"), &json!({})).await).await;
+    ok(operator.post(&step(number, "rate"), &json!({"satisfaction": "dissatisfied"})).await).await;
+    expect_error(operator.post(&step(number, "reopen"), &json!({})).await, 422, "invalid_workorder", Some("action"))
+        .await;
+    let last = ok(operator.get(&format!("/api/workorders/{number}")).await).await;
+    let actions: Vec<&str> = last["timeline"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["intake", "dispatch", "sign", "progress", "reply", "close", "rate", "reopen", "sign", "reply", "close", "rate"]
+    );
+    // Every step left an evidence leaf.
+    let leaves: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_leaves WHERE subject = $1")
+        .bind(format!("workorder:{number}"))
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(leaves, actions.len() as i64);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_grid_finding_goes_to_the_street_of_its_grid_and_a_report_hides_its_source() {
+    let app = TestApp::demo().await;
+    let grid = app.login("grid").await;
+    let categories = ok(grid.get("/api/workorders/categories").await).await;
+    let enforcement = categories
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "城管执法")
+        .map(|c| c["code"].as_str().unwrap().to_owned())
+        .unwrap();
+    let finding = json!({
+        "request_type": "report",
+        "text": "迎宾南路人行道上有流动摊贩占道经营，影响行人通行",
+        "category": enforcement,
+        "location": {"lat": GONGBEI.0, "lon": GONGBEI.1},
+        "address": "拱北迎宾南路",
+    });
+    let order = created(grid.post("/api/workorders", &finding).await).await;
+    let number = order["number"].as_str().unwrap();
+    assert!(number.starts_with("GD440402-"), "numbered in the district of the place: {number}");
+    assert_eq!(order["channel"], "grid");
+    assert_eq!(order["state"], "dispatched");
+    assert_eq!(order["grid_code"], "440402001001-01");
+    assert_eq!(order["region_code"], "440402001001");
+    assert_eq!(order["department"]["code"], "440402001-JB", "a matter of the place goes to its street");
+
+    // The district's enforcement bureau does not see the street's order; the street's handler
+    // does, without the reporter's name (举报).
+    let district = app.login("xiangzhou_handler").await;
+    expect_error(district.get(&format!("/api/workorders/{number}")).await, 404, "not_found", None).await;
+    let street = app.login("gongbei_handler").await;
+    let seen = ok(street.get(&format!("/api/workorders/{number}")).await).await;
+    assert_eq!(seen["requester"]["masked"], true);
+    assert_eq!(seen["requester"]["name"], "网**************", "{}", seen["requester"]);
+
+    // An emergency is never queued.
+    let fire = created(grid.post("/api/workorders", &json!({"request_type": "help", "text": "拱北商业街一间铺面着火了，冒出浓烟"})).await).await;
+    assert_eq!(fire["state"], "redirected");
+    assert_eq!(fire["emergency"], "119");
+    assert_eq!(fire["department"], Value::Null);
+    assert_eq!(fire["deadline"], Value::Null);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unsure_order_waits_for_a_dispatcher_who_corrects_it_and_a_return_is_redispatched() {
+    let app = TestApp::demo().await;
+    let resident = app.login("440402198503120024").await;
+    let order = created(resident.post("/api/workorders", &json!({"request_type": "suggestion", "text": "建议多一些"})).await).await;
+    let number = order["number"].as_str().unwrap();
+    assert_eq!(order["state"], "pending", "too vague to dispatch: {order}");
+    assert_eq!(order["channel"], "web");
+    assert!(!order["suggestions"].as_array().unwrap().is_empty());
+
+    let dispatcher = app.login("dispatcher").await;
+    let queue = ok(dispatcher.get("/api/workorders?state=pending").await).await;
+    assert!(queue.as_array().unwrap().iter().any(|o| o["number"] == number));
+    let categories = ok(dispatcher.get("/api/workorders/categories").await).await;
+    let environment = categories.as_array().unwrap().iter().find(|c| c["name"] == "环境保护").unwrap()["code"].clone();
+    expect_error(
+        dispatcher.post(&step(number, "dispatch"), &json!({"department": "nope"})).await,
+        422,
+        "invalid_workorder",
+        Some("department"),
+    )
+    .await;
+    let dispatched =
+        ok(dispatcher.post(&step(number, "dispatch"), &json!({"department": "440400-CGJ", "category": environment})).await)
+            .await;
+    assert_eq!(dispatched["state"], "dispatched");
+    assert_eq!(dispatched["timeline"][1]["details"]["override"], true);
+
+    let handler = app.login("handler").await;
+    expect_error(handler.post(&step(number, "return"), &json!({})).await, 422, "invalid_workorder", Some("note")).await;
+    let returned = ok(handler.post(&step(number, "return"), &json!({"note": "不属于城管职责"})).await).await;
+    assert_eq!(returned["state"], "pending");
+    assert_eq!(returned["returned"], true);
+    let supervisor = app.login("supervisor").await;
+    let board = ok(supervisor.get("/api/workorders/board").await).await;
+    assert!(board["returned"].as_array().unwrap().iter().any(|o| o["number"] == number));
+    let again = ok(dispatcher.post(&step(number, "dispatch"), &json!({"department": "440400-SHJ"})).await).await;
+    assert_eq!(again["department"]["code"], "440400-SHJ");
+
+    // Overrides are kept for retraining.
+    let corrections = yiwang::workorders::corrections(&app.state.store, &app.state.workorders).await.unwrap();
+    assert_eq!(corrections.len(), 1);
+    assert_eq!(corrections[0].label, "环境保护");
+    app.stop().await;
+}
+
+fn china(datetime: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(&format!("{datetime}+08:00")).unwrap().to_utc()
+}
+
+#[tokio::test]
+async fn enterprise_limits_alarms_extension_and_supervision() {
+    let app = TestApp::demo().await;
+    // Monday 23 Nov 2026, 10:00.
+    app.state.clock.set(Some(china("2026-11-23T10:00:00")));
+    let enterprise = app.login("91440400MA4UKKKK14").await;
+    let request = json!({"request_type": "help", "text": "公司门前市政道路路灯损坏多日不亮，夜间员工出行不安全，请尽快维修",
+        "category": null, "location": {"lat": GONGBEI.0, "lon": GONGBEI.1}});
+    let order = created(enterprise.post("/api/workorders", &request).await).await;
+    let number = order["number"].as_str().unwrap().to_owned();
+    assert_eq!(order["requester"]["kind"], "enterprise");
+    // "124": sign for within 1 working hour, done within 4 working days (Fri 27 Nov).
+    assert_eq!(order["respond_by"], "2026-11-23T03:00:00Z");
+    assert_eq!(order["deadline"], "2026-11-27T16:00:00Z");
+    let dispatcher = app.login("dispatcher").await;
+    if order["state"] == "pending" {
+        ok(dispatcher.post(&step(&number, "dispatch"), &json!({"department": "440400-ZJJ"})).await).await;
+    }
+
+    // Not signed for by 11:00: the job raises red.
+    app.state.clock.set(Some(china("2026-11-23T11:30:00")));
+    let changed = yiwang::workorders::raise_alarms(&app.state.store, app.state.clock.now()).await.unwrap();
+    assert!(changed >= 1);
+    let supervisor = app.login("supervisor").await;
+    let board = ok(supervisor.get("/api/workorders/board").await).await;
+    assert!(board["overdue"].as_array().unwrap().iter().any(|o| o["number"] == number), "{board}");
+
+    // An extension is asked with a reason and approved by a supervisor: 3 more working days.
+    let department = order["department"]["code"].as_str().unwrap_or("440400-ZJJ").to_owned();
+    let handler_login = if department == "440400-CGJ" { "handler" } else { "housing_handler" };
+    let handler = app.login(handler_login).await;
+    ok(handler.post(&step(&number, "sign"), &json!({})).await).await;
+    expect_error(handler.post(&step(&number, "request_extension"), &json!({"days": 40, "note": "x"})).await, 422, "invalid_workorder", Some("days")).await;
+    ok(handler.post(&step(&number, "request_extension"), &json!({"days": 3, "note": "需更换灯杆，等待配件"})).await).await;
+    let board = ok(supervisor.get("/api/workorders/board").await).await;
+    assert!(board["extension_requests"].as_array().unwrap().iter().any(|o| o["number"] == number));
+    expect_error(handler.post(&step(&number, "approve_extension"), &json!({})).await, 403, "forbidden", None).await;
+    let extended = ok(supervisor.post(&step(&number, "approve_extension"), &json!({})).await).await;
+    assert_eq!(extended["deadline"], "2026-12-02T16:00:00Z");
+    assert_eq!(extended["extension_requested"], Value::Null);
+    let supervised = ok(supervisor.post(&step(&number, "supervise"), &json!({"note": "请加快办理"})).await).await;
+    assert_eq!(supervised["supervised"], true);
+    app.state.clock.set(None);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sensor_alarms_open_one_order_per_continuing_alarm() {
+    let app = TestApp::demo().await;
+    let iot = app.login("iot").await;
+    let below = ok(iot.post("/api/sensors/readings", &json!({"device_id": "WL-XZ-0001", "type": "water_level", "value": 12.0})).await).await;
+    assert_eq!(below["outcome"], "below_threshold");
+    let opened = ok(iot.post("/api/sensors/readings", &json!({"device_id": "WL-XZ-0001", "type": "water_level", "value": 42.5})).await).await;
+    assert_eq!(opened["outcome"], "opened");
+    let again = ok(iot.post("/api/sensors/readings", &json!({"device_id": "WL-XZ-0001", "type": "water_level", "value": 48.0})).await).await;
+    assert_eq!(again["outcome"], "continuing");
+    assert_eq!(again["workorder"], opened["workorder"]);
+    expect_error(
+        iot.post("/api/sensors/readings", &json!({"device_id": "WL-XZ-0001", "type": "noise", "value": 90.0})).await,
+        422,
+        "invalid_workorder",
+        Some("type"),
+    )
+    .await;
+    let someone = app.login("operator").await;
+    expect_error(
+        someone.post("/api/sensors/readings", &json!({"device_id": "WL-XZ-0001", "type": "water_level", "value": 50.0})).await,
+        403,
+        "forbidden",
+        None,
+    )
+    .await;
+    let dispatcher = app.login("dispatcher").await;
+    let order = ok(dispatcher.get(&format!("/api/workorders/{}", opened["workorder"].as_str().unwrap())).await).await;
+    assert_eq!(order["channel"], "sensor");
+    assert_eq!(order["grid_code"], "440402001001-01");
+    assert_eq!(order["state"], "dispatched");
+    assert_eq!(order["timeline"].as_array().unwrap().iter().filter(|e| e["action"] == "reading").count(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_the_field_named() {
+    let app = TestApp::demo().await;
+    let resident = app.login("440402198503120024").await;
+    let cases = [
+        (json!({"request_type": "complaint"}), "text"),
+        (json!({"request_type": "gossip", "text": "x"}), "request_type"),
+        (json!({"request_type": "help", "text": " "}), "text"),
+        (json!({"request_type": "help", "text": "x", "location": {"lat": 95.0, "lon": 113.0}}), "location.lat"),
+        (json!({"request_type": "help", "text": "x", "category": "99"}), "category"),
+        (json!({"request_type": "help", "text": "x", "photos": ["ab"]}), "photos[0]"),
+        (json!({"request_type": "consult", "text": "x", "answer": "y"}), "answer"),
+        (json!({"request_type": "help", "text": "x", "caller": {"kind": "resident"}}), "caller"),
+    ];
+    for (body, field) in cases {
+        let response = resident.post("/api/workorders", &body).await;
+        let status = response.status().as_u16();
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(status, 422, "{body} -> {error}");
+        assert_eq!(error["error"]["field"], field, "{body} -> {error}");
+    }
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM workorders").fetch_one(app.state.store.pool()).await.unwrap();
+    assert_eq!(count, 0, "nothing half-written");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn open311_clients_list_services_post_requests_and_read_them_back() {
+    let app = TestApp::demo().await;
+    let admin = app.login("admin").await;
+    let token = created(admin.post("/api/tokens", &json!({"name": "fixmystreet"})).await).await;
+    let api_key = token["secret"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let services: Value = http.get(app.url("/open311/v2/services.json")).send().await.unwrap().json().await.unwrap();
+    let facility = services
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service_name"] == "城市公共设施" && s["metadata"] == "true")
+        .expect("a service with attributes")
+        .clone();
+    let code = facility["service_code"].as_str().unwrap();
+    let definition: Value =
+        http.get(app.url(&format!("/open311/v2/services/{code}.json"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(definition["attributes"][0]["code"], "facility");
+
+    let url = app.url("/open311/v2/requests.json");
+    let post = async |form: Vec<(&'static str, String)>| http.post(&url).form(&form).send().await.unwrap();
+    let base = |extra: Vec<(&'static str, String)>| {
+        let mut form = vec![("api_key", api_key.clone()), ("service_code", code.to_owned()), ("description", "路灯不亮".to_owned())];
+        form.extend(extra);
+        form
+    };
+    let missing = post(base(vec![("attribute[facility]", "streetlight".into())])).await;
+    assert_eq!(missing.status(), 400);
+    let error: Value = missing.json().await.unwrap();
+    assert_eq!(error[0]["code"], 400);
+    assert!(error[0]["description"].as_str().unwrap().contains("location"));
+    let unknown = post(vec![("api_key", api_key.clone()), ("service_code", "9999".into()), ("lat", "22.2".into()), ("long", "113.5".into())]).await;
+    assert_eq!(unknown.status(), 404);
+    let no_key = post(vec![("service_code", code.to_owned()), ("lat", "22.2".into()), ("long", "113.5".into())]).await;
+    assert_eq!(no_key.status(), 403);
+
+    let response = post(base(vec![
+        ("lat", GONGBEI.0.to_string()),
+        ("long", GONGBEI.1.to_string()),
+        ("attribute[facility]", "streetlight".into()),
+        ("first_name", "小明".into()),
+        ("phone", "13800138009".into()),
+    ]))
+    .await;
+    assert_eq!(response.status(), 201);
+    let posted: Value = response.json().await.unwrap();
+    let id = posted[0]["service_request_id"].as_str().unwrap().to_owned();
+    let token = posted[0]["token"].as_str().unwrap();
+    let by_token: Value =
+        http.get(app.url(&format!("/open311/v2/tokens/{token}.json"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(by_token[0]["service_request_id"], id);
+    let read: Value =
+        http.get(app.url(&format!("/open311/v2/requests/{id}.json"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(read[0]["status"], "open");
+    assert_eq!(read[0]["service_code"], code);
+    assert_eq!(read[0]["agency_responsible"], "珠海市城市管理和综合执法局");
+    assert!(!read.to_string().contains("13800138009"), "no contact in public data");
+    let xml = http.get(app.url(&format!("/open311/v2/requests/{id}.xml"))).send().await.unwrap().text().await.unwrap();
+    assert!(xml.contains(&format!("<service_request_id>{id}</service_request_id>")), "{xml}");
+    let open: Value = http.get(app.url("/open311/v2/requests.json?status=open&page_size=10")).send().await.unwrap().json().await.unwrap();
+    assert!(open.as_array().unwrap().iter().any(|r| r["service_request_id"] == id));
+    let closed: Value = http.get(app.url("/open311/v2/requests.json?status=closed")).send().await.unwrap().json().await.unwrap();
+    assert!(!closed.as_array().unwrap().iter().any(|r| r["service_request_id"] == id));
+    let bad = http.get(app.url("/open311/v2/requests.json?start_date=yesterday")).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let update = http
+        .post(app.url("/open311/v2/servicerequestupdates.json"))
+        .form(&[("api_key", api_key.as_str()), ("service_request_id", id.as_str()), ("description", "还是不亮")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(update.status(), 200);
+    let updates: Value = http.get(app.url("/open311/v2/servicerequestupdates.json")).send().await.unwrap().json().await.unwrap();
+    assert!(updates.as_array().unwrap().iter().any(|u| u["service_request_id"] == id && u["description"] == "还是不亮"));
+    app.stop().await;
+}

@@ -272,7 +272,11 @@ pub async fn upload(
 }
 
 /// (content type, file name) of a file the account uploaded, if it did.
-pub async fn uploaded_file(conn: &mut crate::store::Conn, sha256: &str, account_id: i64) -> Result<Option<(String, String)>> {
+pub async fn uploaded_file(
+    conn: &mut crate::store::Conn,
+    sha256: &str,
+    account_id: i64,
+) -> Result<Option<(String, String)>> {
     if !files::is_sha256(sha256) {
         return Ok(None);
     }

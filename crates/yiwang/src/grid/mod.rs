@@ -33,7 +33,9 @@ impl LatLon {
     /// Checks the ranges; `field` names the input for the error.
     pub fn new(lat: f64, lon: f64) -> Result<Self, GridError> {
         if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-            return Err(GridError::Invalid { field: "lat", message: "纬度应在-90到90之间 / latitude -90..90".into() });
+            return Err(GridError::Invalid {
+                field: "lat", message: "纬度应在-90到90之间 / latitude -90..90".into()
+            });
         }
         if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
             return Err(GridError::Invalid {
@@ -111,10 +113,7 @@ impl GridMap {
     /// The grid a point lies in, if any.
     pub fn locate(&self, at: LatLon) -> Option<Grid> {
         let point = Point::new(at.lon, at.lat);
-        self.snapshot()
-            .iter()
-            .find(|p| p.bounds.contains(&point) && p.shape.contains(&point))
-            .map(|p| p.grid.clone())
+        self.snapshot().iter().find(|p| p.bounds.contains(&point) && p.shape.contains(&point)).map(|p| p.grid.clone())
     }
 
     pub fn grids(&self) -> Vec<Grid> {
@@ -139,7 +138,13 @@ pub fn shape(geometry: &serde_json::Value) -> Result<MultiPolygon<f64>, GridErro
 }
 
 /// A new grid: its polygon is checked before it is stored.
-pub async fn save(store: &Store, code: &str, name: &str, community_code: &str, geometry: &serde_json::Value) -> Result<(), GridError> {
+pub async fn save(
+    store: &Store,
+    code: &str,
+    name: &str,
+    community_code: &str,
+    geometry: &serde_json::Value,
+) -> Result<(), GridError> {
     shape(geometry)?;
     let mut tx = store.begin_write().await?;
     store::upsert(&mut tx, code, name, community_code, &geometry.to_string()).await?;

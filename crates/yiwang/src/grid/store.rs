@@ -22,7 +22,13 @@ pub async fn all(conn: &mut Conn) -> Result<Vec<Grid>, sqlx::Error> {
         .collect())
 }
 
-pub async fn upsert(conn: &mut Conn, code: &str, name: &str, community: &str, geometry: &str) -> Result<(), sqlx::Error> {
+pub async fn upsert(
+    conn: &mut Conn,
+    code: &str,
+    name: &str,
+    community: &str,
+    geometry: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO grids (code, name, community_code, geometry) VALUES ($1, $2, $3, $4)
          ON CONFLICT (code) DO UPDATE SET name = excluded.name, community_code = excluded.community_code,

@@ -249,7 +249,9 @@ impl From<WorkOrderError> for ApiError {
             WorkOrderError::Forbidden => ApiError::Forbidden,
             WorkOrderError::WrongState { action, state } => ApiError::Conflict {
                 code: "wrong_state",
-                message: format!("当前状态（{state}）不能执行此操作（{action}） / cannot {action} a work order that is {state}"),
+                message: format!(
+                    "当前状态（{state}）不能执行此操作（{action}） / cannot {action} a work order that is {state}"
+                ),
             },
             WorkOrderError::Conflict => ApiError::Conflict {
                 code: "changed_meanwhile",

@@ -46,8 +46,7 @@ async fn create(
         Some(p) if p.has_role(Role::GridWorker) => Channel::Grid,
         _ => Channel::Web,
     };
-    let order =
-        super::intake(&state.store, &Context::now(&state), principal, Intake::channel(channel), new).await?;
+    let order = super::intake(&state.store, &Context::now(&state), principal, Intake::channel(channel), new).await?;
     Ok((StatusCode::CREATED, axum::Json(order)))
 }
 

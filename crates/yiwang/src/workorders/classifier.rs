@@ -77,7 +77,8 @@ pub fn read_samples(path: &Path) -> Result<Vec<Sample>, String> {
 pub fn classify_csv(classifier: &Classifier, input: &Path, out: impl std::io::Write) -> Result<usize, String> {
     let mut reader = csv::Reader::from_path(input).map_err(|e| format!("{}: {e}", input.display()))?;
     let headers = reader.headers().map_err(|e| format!("{}: {e}", input.display()))?.clone();
-    let text = headers.iter().position(|h| h == "text").ok_or_else(|| format!("{}: no `text` column", input.display()))?;
+    let text =
+        headers.iter().position(|h| h == "text").ok_or_else(|| format!("{}: no `text` column", input.display()))?;
     let mut writer = csv::Writer::from_writer(out);
     let mut header = headers.clone();
     header.push_field("predicted");
@@ -85,7 +86,8 @@ pub fn classify_csv(classifier: &Classifier, input: &Path, out: impl std::io::Wr
     let mut rows = 0;
     for (i, record) in reader.records().enumerate() {
         let mut record = record.map_err(|e| format!("{} row {}: {e}", input.display(), i + 2))?;
-        let predicted = classifier.predict(&record[text]).into_iter().next().map(|(label, _)| label).unwrap_or_default();
+        let predicted =
+            classifier.predict(&record[text]).into_iter().next().map(|(label, _)| label).unwrap_or_default();
         record.push_field(&predicted);
         writer.write_record(&record).map_err(|e| e.to_string())?;
         rows += 1;
@@ -101,7 +103,11 @@ pub fn read_hints(path: &Path, train: &[Sample]) -> Result<Vec<Sample>, String> 
     let mut rows = Vec::new();
     for record in reader.records() {
         let r = record.map_err(|e| format!("{}: {e}", path.display()))?;
-        rows.push((r.get(0).unwrap_or_default().to_owned(), r.get(1).unwrap_or_default().to_owned(), r.get(2).unwrap_or_default().to_owned()));
+        rows.push((
+            r.get(0).unwrap_or_default().to_owned(),
+            r.get(1).unwrap_or_default().to_owned(),
+            r.get(2).unwrap_or_default().to_owned(),
+        ));
     }
     let mut labels: Vec<String> = train.iter().map(|s| s.label.clone()).collect();
     labels.sort();

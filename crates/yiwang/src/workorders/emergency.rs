@@ -18,7 +18,8 @@ pub struct Emergency {
 const POLICE: Emergency = Emergency { number: "110", service_zh: "公安报警", service_en: "police" };
 const FIRE: Emergency = Emergency { number: "119", service_zh: "消防救援", service_en: "fire and rescue" };
 const AMBULANCE: Emergency = Emergency { number: "120", service_zh: "医疗急救", service_en: "ambulance" };
-const TRAFFIC: Emergency = Emergency { number: "122", service_zh: "交通事故报警", service_en: "traffic accident" };
+const TRAFFIC: Emergency =
+    Emergency { number: "122", service_zh: "交通事故报警", service_en: "traffic accident" };
 
 /// Phrases, most specific first: a traffic accident with injuries still goes to 122, which calls
 /// the ambulance itself.
@@ -63,7 +64,8 @@ const PHRASES: &[(&str, Emergency)] = &[
 ];
 
 /// Words that, just before a phrase, say it is not happening now.
-const NOT_NOW: &[&str] = &["没有", "没", "不是", "防止", "预防", "以前", "去年", "曾经", "上次", "演练", "隐患", "宣传"];
+const NOT_NOW: &[&str] =
+    &["没有", "没", "不是", "防止", "预防", "以前", "去年", "曾经", "上次", "演练", "隐患", "宣传"];
 
 /// Words that, just after a phrase, make it a topic: "火灾隐患" (a fire hazard), "中毒事件调查".
 const TOPIC_AFTER: &[&str] = &["隐患", "风险", "演练", "宣传", "预防", "通道", "报警器", "事件", "处理结果", "赔偿"];

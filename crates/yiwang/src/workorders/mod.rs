@@ -300,7 +300,10 @@ async fn check(store: &Store, actor: Option<&Principal>, intake: &Intake<'_>, ne
     let answer = optional("answer", new.answer.as_deref(), 2000)?;
     let operator = actor.is_some_and(|a| a.has_role(Role::HotlineOperator));
     if answer.is_some() && (!operator || new.request_type != RequestType::Consult) {
-        return Err(invalid("answer", "只有话务员可直接答复咨询 / only an operator answers a consultation on the call"));
+        return Err(invalid(
+            "answer",
+            "只有话务员可直接答复咨询 / only an operator answers a consultation on the call",
+        ));
     }
     if new.caller.is_some() && !operator {
         return Err(invalid("caller", "只有话务员可代录来电人 / only a hotline operator records a caller"));
@@ -330,7 +333,9 @@ async fn check(store: &Store, actor: Option<&Principal>, intake: &Intake<'_>, ne
             let (name, phone) = intake.contact.clone().unwrap_or_default();
             let phone = match phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
                 Some(p) => Some(
-                    p.parse::<PhoneNumber>().map_err(|_| invalid("phone", "电话号码无效 / not a valid phone number"))?.to_string(),
+                    p.parse::<PhoneNumber>()
+                        .map_err(|_| invalid("phone", "电话号码无效 / not a valid phone number"))?
+                        .to_string(),
                 ),
                 None => None,
             };
@@ -401,7 +406,10 @@ pub async fn intake(
                         None => None,
                     };
                     if file.is_none() {
-                        return Err(invalid(format!("photos[{i}]"), "未找到您上传的该照片 / no such photo uploaded by you"));
+                        return Err(invalid(
+                            format!("photos[{i}]"),
+                            "未找到您上传的该照片 / no such photo uploaded by you",
+                        ));
                     }
                 }
                 let district = route.region_code.get(..6).unwrap_or(&route.region_code).to_owned();
@@ -484,14 +492,16 @@ pub async fn intake(
         })
         .await?;
     let row = store::by_number(&mut *store.pool().acquire().await?, &number).await?.ok_or(WorkOrderError::NotFound)?;
-    view(store, at.routing, actor, row, true).await
+    // The one who just submitted it sees it, even without an account (an anonymous report).
+    view(store, at.routing, row, &Parts { requester: true, ..Parts::default() }).await
 }
 
 async fn photo_types(tx: &mut WriteTx, photos: &[String], owner: Option<i64>) -> Result<Vec<(String, String)>> {
     let mut typed = Vec::new();
     if let Some(owner) = owner {
         for sha256 in photos {
-            if let Some((content_type, _)) = crate::applications::uploaded_file(tx, sha256, owner).await.ok().flatten() {
+            if let Some((content_type, _)) = crate::applications::uploaded_file(tx, sha256, owner).await.ok().flatten()
+            {
                 if !matches!(content_type.as_str(), "image/jpeg" | "image/png") {
                     return Err(invalid("photos", "照片应为JPEG或PNG / photos must be JPEG or PNG"));
                 }
@@ -590,20 +600,10 @@ fn location(row: &store::Row) -> Option<LatLon> {
     Some(LatLon::from_e6(row.lat_e6?, row.lon_e6?))
 }
 
-async fn view(
-    store: &Store,
-    routing: &Routing,
-    actor: Option<&Principal>,
-    row: store::Row,
-    fresh: bool,
-) -> Result<WorkOrder> {
-    let parts = parts(store, actor, &row).await?;
-    // The one who just submitted it sees it even without an account (an anonymous report).
-    if !fresh && !parts.sees() {
-        return Err(WorkOrderError::NotFound);
-    }
+/// The order as `parts` may see it; callers check first that they may see it at all.
+async fn view(store: &Store, routing: &Routing, row: store::Row, parts: &Parts) -> Result<WorkOrder> {
     let request_type = RequestType::parse(&row.request_type).unwrap_or(RequestType::Help);
-    let full = fresh || parts.sees_contact(request_type);
+    let full = parts.sees_contact(request_type);
     let mut conn = store.pool().acquire().await?;
     let timeline = store::events(&mut conn, row.id)
         .await?
@@ -722,7 +722,12 @@ async fn row(store: &Store, number: &str) -> Result<store::Row> {
 }
 
 pub async fn get(store: &Store, routing: &Routing, actor: Option<&Principal>, number: &str) -> Result<WorkOrder> {
-    view(store, routing, actor, row(store, number).await?, false).await
+    let row = row(store, number).await?;
+    let parts = parts(store, actor, &row).await?;
+    if !parts.sees() {
+        return Err(WorkOrderError::NotFound);
+    }
+    view(store, routing, row, &parts).await
 }
 
 /// An Open311 client reads any request; contact details are never part of what it gets.
@@ -731,7 +736,7 @@ pub async fn public(store: &Store, routing: &Routing, number: &str) -> Result<Wo
     if row.emergency.is_some() {
         return Err(WorkOrderError::NotFound);
     }
-    let mut order = view(store, routing, None, row, true).await?;
+    let mut order = view(store, routing, row, &Parts::default()).await?;
     order.requester = Requester { kind: order.requester.kind, name: None, phone: None, masked: true };
     Ok(order)
 }
@@ -834,11 +839,12 @@ pub async fn board(store: &Store, routing: &Routing, actor: &Principal) -> Resul
     let scope = || store::Scope { region_paths: paths.iter().map(String::as_str).collect(), ..Default::default() };
     let open = vec!["pending", "dispatched", "signed", "replied"];
     let mut conn = store.pool().acquire().await?;
-    let all_open: Vec<Summary> = store::select_urgent(&mut conn, &store::Filter { states: open, scope: scope(), ..Default::default() }, 1000)
-        .await?
-        .iter()
-        .map(|r| summary(routing, r))
-        .collect();
+    let all_open: Vec<Summary> =
+        store::select_urgent(&mut conn, &store::Filter { states: open, scope: scope(), ..Default::default() }, 1000)
+            .await?
+            .iter()
+            .map(|r| summary(routing, r))
+            .collect();
     let pick = |keep: &dyn Fn(&Summary) -> bool| all_open.iter().filter(|s| keep(s)).cloned().collect::<Vec<_>>();
     Ok(Board {
         near_due: pick(&|s| s.alarm == "yellow"),
@@ -920,7 +926,8 @@ pub async fn act(
             let suggestions: Vec<Suggestion> = serde_json::from_str(&row.suggestions).unwrap_or_default();
             let first = suggestions.first();
             let overridden = first.is_some_and(|s| {
-                Some(&s.category_code) != chosen_category.as_ref() || s.department_code.as_deref() != Some(&department.code)
+                Some(&s.category_code) != chosen_category.as_ref()
+                    || s.department_code.as_deref() != Some(&department.code)
             });
             change.state = State::Dispatched.as_str();
             change.department_id = Some(department.id);
@@ -1058,7 +1065,8 @@ pub async fn act(
                 let deadline = row.deadline_at.map(from_ms).ok_or_else(wrong)?;
                 let extended = limits::extend(&at.calendar, deadline, u32::try_from(days).unwrap_or(0));
                 change.deadline_at = Some(extended.timestamp_millis());
-                change.alarm = limits::alarm(&row.state, row.created_at, row.respond_by, extended.timestamp_millis(), now_ms);
+                change.alarm =
+                    limits::alarm(&row.state, row.created_at, row.respond_by, extended.timestamp_millis(), now_ms);
                 details = serde_json::json!({"days": days, "deadline": extended});
             } else {
                 need_note()?;
@@ -1122,13 +1130,19 @@ pub async fn act(
         let payload = serde_json::json!({"number": row.number, "action": action, "from": from, "to": to,
             "note_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(note.as_bytes())), "details": details});
         record(&mut tx, &row.number, &format!("workorder.{action}"), Some(actor.account_id), &payload)?;
-        outbox::append(&mut tx, &format!("workorder.{action}"), &serde_json::json!({"number": row.number, "state": to}))
-            .await?;
+        outbox::append(
+            &mut tx,
+            &format!("workorder.{action}"),
+            &serde_json::json!({"number": row.number, "state": to}),
+        )
+        .await?;
         tx.commit().await?;
         row.number.clone()
     };
+    // The actor sees the result of their step even when it took the order out of their hands
+    // (a return): with what they could see before it.
     let row = self::row(store, &moved).await?;
-    view(store, at.routing, Some(actor), row, false).await
+    view(store, at.routing, row, &parts).await
 }
 
 /// The orders whose category a dispatcher corrected, as training samples labelled with the

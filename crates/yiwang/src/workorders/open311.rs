@@ -6,11 +6,11 @@
 //! Lists are public, as GeoReport intends, but never show who asked; hotline calls show no text
 //! and reports (举报) and emergencies are left out altogether.
 
+use axum::Router;
 use axum::extract::{Path, RawForm, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use chrono::{DateTime, FixedOffset, Utc};
 
 use super::model::{Channel, RequestType, State as OrderState};
@@ -58,7 +58,7 @@ impl Open311Error {
 impl IntoResponse for Open311Error {
     fn into_response(self) -> Response {
         let error = Node::object("error")
-            .field("code", self.status.as_u16().to_string())
+            .field("code", Node::Int(self.status.as_u16().into()))
             .field("description", self.description.clone());
         let mut response = render(self.format, "errors", vec![error]);
         *response.status_mut() = self.status;
@@ -83,6 +83,7 @@ fn from_workorder_error(e: WorkOrderError, format: Format) -> Open311Error {
 /// A value to render as JSON or XML: a string, or an element with ordered children.
 enum Node {
     Text(String),
+    Int(i64),
     Object(&'static str, Vec<(&'static str, Node)>),
     List(&'static str, Vec<Node>),
     Null,
@@ -103,6 +104,7 @@ impl Node {
     fn json(&self) -> serde_json::Value {
         match self {
             Node::Text(t) => serde_json::Value::String(t.clone()),
+            Node::Int(n) => serde_json::Value::from(*n),
             Node::Null => serde_json::Value::Null,
             Node::List(_, items) => serde_json::Value::Array(items.iter().map(Node::json).collect()),
             Node::Object(_, fields) => {
@@ -115,6 +117,7 @@ impl Node {
         match self {
             Node::Null => out.push_str(&format!("<{name}/>")),
             Node::Text(t) => out.push_str(&format!("<{name}>{}</{name}>", escape(t))),
+            Node::Int(n) => out.push_str(&format!("<{name}>{n}</{name}>")),
             Node::List(element, items) => {
                 out.push_str(&format!("<{name}>"));
                 for item in items {
@@ -280,8 +283,9 @@ async fn service_definition(State(state): State<AppState>, Path(file): Path<Stri
         .field("service_code", category.code.clone())
         .field("attributes", Node::List("attribute", attributes));
     Ok(match format {
-        Format::Json => ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], definition.json().to_string())
-            .into_response(),
+        Format::Json => {
+            ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], definition.json().to_string()).into_response()
+        }
         Format::Xml => {
             let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>");
             definition.xml("service_definition", &mut out);
@@ -291,7 +295,8 @@ async fn service_definition(State(state): State<AppState>, Path(file): Path<Stri
 }
 
 fn request_node(order: &WorkOrder, routing: &super::routing::Routing) -> Node {
-    let status_notes = order.reply.clone().or_else(|| order.timeline.last().map(|t| t.note.clone()).filter(|n| !n.is_empty()));
+    let status_notes =
+        order.reply.clone().or_else(|| order.timeline.last().map(|t| t.note.clone()).filter(|n| !n.is_empty()));
     let description = if order.channel == Channel::Hotline { String::new() } else { order.text.clone() };
     let service_name = order.category_code.as_deref().and_then(|c| routing.category(c)).map(|c| c.name);
     let expected = order.deadline.filter(|_| order.state.is_open()).map(w3c);
@@ -327,7 +332,8 @@ fn parse_time(value: Option<&str>, field: &str, format: Format) -> Result<Option
 
 async fn requests(state: &AppState, format: Format, params: &[(String, String)]) -> Result<Response, Open311Error> {
     let bad = |m: &str| Open311Error::new(StatusCode::BAD_REQUEST, m, format);
-    let ids: Vec<&str> = param(params, "service_request_id").map(|v| v.split(',').map(str::trim).collect()).unwrap_or_default();
+    let ids: Vec<&str> =
+        param(params, "service_request_id").map(|v| v.split(',').map(str::trim).collect()).unwrap_or_default();
     let from = parse_time(param(params, "start_date"), "start_date", format)?;
     let to = parse_time(param(params, "end_date"), "end_date", format)?;
     let mut states = Vec::new();
@@ -347,9 +353,15 @@ async fn requests(state: &AppState, format: Format, params: &[(String, String)])
         None => 1,
     };
     // Without ids or dates GeoReport lists the last 90 days.
-    let from = from.or_else(|| (ids.is_empty() && to.is_none()).then(|| (state.clock.now() - chrono::TimeDelta::days(90)).timestamp_millis()));
+    let from = from.or_else(|| {
+        (ids.is_empty() && to.is_none()).then(|| (state.clock.now() - chrono::TimeDelta::days(90)).timestamp_millis())
+    });
     let filter = store::Filter {
-        states: if states.is_empty() { vec!["pending", "dispatched", "signed", "replied", "closed", "merged"] } else { states },
+        states: if states.is_empty() {
+            vec!["pending", "dispatched", "signed", "replied", "closed", "merged"]
+        } else {
+            states
+        },
         category_prefix: param(params, "service_code"),
         from_ms: from,
         to_ms: to,
@@ -358,12 +370,18 @@ async fn requests(state: &AppState, format: Format, params: &[(String, String)])
         ..Default::default()
     };
     let routing = &state.workorders;
-    let rows = store::select(&mut *state.store.pool().acquire().await.map_err(|e| from_workorder_error(e.into(), format))?, &filter, page_size, (page - 1) * page_size)
-        .await
-        .map_err(|e| from_workorder_error(e.into(), format))?;
+    let rows = store::select(
+        &mut *state.store.pool().acquire().await.map_err(|e| from_workorder_error(e.into(), format))?,
+        &filter,
+        page_size,
+        (page - 1) * page_size,
+    )
+    .await
+    .map_err(|e| from_workorder_error(e.into(), format))?;
     let mut items = Vec::new();
     for row in rows.into_iter().filter(|r| r.emergency.is_none() && r.request_type != RequestType::Report.as_str()) {
-        let order = super::public(&state.store, routing, &row.number).await.map_err(|e| from_workorder_error(e, format))?;
+        let order =
+            super::public(&state.store, routing, &row.number).await.map_err(|e| from_workorder_error(e, format))?;
         items.push(request_node(&order, routing));
     }
     Ok(render(format, "service_requests", items))
@@ -371,7 +389,8 @@ async fn requests(state: &AppState, format: Format, params: &[(String, String)])
 
 async fn one_request(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, Open311Error> {
     let (number, format) = split(&file)?;
-    let order = super::public(&state.store, &state.workorders, number).await.map_err(|e| from_workorder_error(e, format))?;
+    let order =
+        super::public(&state.store, &state.workorders, number).await.map_err(|e| from_workorder_error(e, format))?;
     if order.request_type == RequestType::Report {
         return Err(Open311Error::new(StatusCode::NOT_FOUND, "no such service request", format));
     }
@@ -387,7 +406,8 @@ async fn token(State(state): State<AppState>, Path(file): Path<String>) -> Resul
 
 /// The client's account, from `api_key` (an API token issued in yiwang).
 async fn client(state: &AppState, form: &[(String, String)], format: Format) -> Result<i64, Open311Error> {
-    let key = param(form, "api_key").ok_or_else(|| Open311Error::new(StatusCode::FORBIDDEN, "api_key is required", format))?;
+    let key = param(form, "api_key")
+        .ok_or_else(|| Open311Error::new(StatusCode::FORBIDDEN, "api_key is required", format))?;
     crate::identity::account_of_api_token(&state.store, key)
         .await
         .map_err(|e| Open311Error::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), format))?
@@ -434,7 +454,9 @@ async fn post_request(state: &AppState, format: Format, form: &[(String, String)
             attributes.insert(code.to_owned(), value.clone().into());
         }
     }
-    for required in category.attributes.as_array().into_iter().flatten().filter(|a| a["required"].as_bool() == Some(true)) {
+    for required in
+        category.attributes.as_array().into_iter().flatten().filter(|a| a["required"].as_bool() == Some(true))
+    {
         let code = required["code"].as_str().unwrap_or_default();
         if !attributes.contains_key(code) {
             return Err(bad(format!("attribute[{code}] is required")));
@@ -495,7 +517,8 @@ async fn updates(state: &AppState, format: Format, params: &[(String, String)]) 
         .unwrap_or((now - chrono::TimeDelta::days(1)).timestamp_millis());
     let to = parse_time(param(params, "end_date"), "end_date", format)?.unwrap_or(now.timestamp_millis() + 1);
     let mut conn = state.store.pool().acquire().await.map_err(|e| from_workorder_error(e.into(), format))?;
-    let events = store::events_between(&mut conn, from, to, 1000).await.map_err(|e| from_workorder_error(e.into(), format))?;
+    let events =
+        store::events_between(&mut conn, from, to, 1000).await.map_err(|e| from_workorder_error(e.into(), format))?;
     let items = events
         .into_iter()
         .map(|(id, number, to_state, note, at)| {

@@ -122,10 +122,11 @@ impl Routing {
             let respond = respond.and_then(|h| u32::try_from(h).ok());
             tables.limits.insert((request_type, requester_kind), (respond, u32::try_from(days).unwrap_or(15)));
         }
-        tables.root_region = sqlx::query_scalar("SELECT code FROM regions WHERE parent_code IS NULL ORDER BY code LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?
-            .unwrap_or_default();
+        tables.root_region =
+            sqlx::query_scalar("SELECT code FROM regions WHERE parent_code IS NULL ORDER BY code LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await?
+                .unwrap_or_default();
         *self.tables.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tables);
         Ok(())
     }
@@ -189,7 +190,12 @@ impl Routing {
                     // community's parent.
                     let community = grid?.community_code.as_str();
                     let street = community.get(..9)?;
-                    tables.departments.values().filter(|d| d.region_code == street).min_by(|a, b| a.code.cmp(&b.code)).cloned()
+                    tables
+                        .departments
+                        .values()
+                        .filter(|d| d.region_code == street)
+                        .min_by(|a, b| a.code.cmp(&b.code))
+                        .cloned()
                 } else {
                     department.as_deref().and_then(|d| tables.departments.get(d)).cloned()
                 };
@@ -202,7 +208,8 @@ impl Routing {
     /// Only the place: an emergency is not classified.
     pub fn place(&self, at: Option<LatLon>) -> Route {
         let grid = at.and_then(|p| self.grids.locate(p));
-        let region_code = grid.as_ref().map(|g| g.community_code.clone()).unwrap_or_else(|| self.tables().root_region.clone());
+        let region_code =
+            grid.as_ref().map(|g| g.community_code.clone()).unwrap_or_else(|| self.tables().root_region.clone());
         Route { category: None, department: None, grid, region_code, suggestions: Vec::new(), automatic: false }
     }
 
@@ -236,7 +243,8 @@ impl Routing {
         };
         let best = suggestions.first();
         let category = best.and_then(|s| tables.categories.get(&s.category_code)).cloned();
-        let department = best.and_then(|s| s.department_code.as_deref()).and_then(|d| tables.departments.get(d)).cloned();
+        let department =
+            best.and_then(|s| s.department_code.as_deref()).and_then(|d| tables.departments.get(d)).cloned();
         let automatic = best.is_some_and(|s| s.confidence >= self.threshold) && department.is_some();
         let region_code = grid
             .as_ref()

@@ -32,10 +32,12 @@ pub struct ReadingOutcome {
 
 /// (kind, name, address, lat, lon, account)
 async fn device(store: &Store, id: &str) -> Result<Option<(String, String, String, i64, i64, i64)>> {
-    Ok(sqlx::query_as("SELECT kind, name, address, lat_e6, lon_e6, account_id FROM sensor_devices WHERE device_id = $1")
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT kind, name, address, lat_e6, lon_e6, account_id FROM sensor_devices WHERE device_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?)
 }
 
 /// (unit, threshold in thousandths, category, title)
@@ -50,8 +52,9 @@ pub async fn report(store: &Store, at: &Context<'_>, actor: &Principal, reading:
     if !reading.value.is_finite() {
         return Err(invalid("value", "读数无效 / not a number"));
     }
-    let (kind, name, address, lat, lon, account) =
-        device(store, &reading.device_id).await?.ok_or_else(|| invalid("device_id", "未登记的设备 / unknown device"))?;
+    let (kind, name, address, lat, lon, account) = device(store, &reading.device_id)
+        .await?
+        .ok_or_else(|| invalid("device_id", "未登记的设备 / unknown device"))?;
     if account != actor.account_id {
         return Err(WorkOrderError::Forbidden);
     }
@@ -64,7 +67,11 @@ pub async fn report(store: &Store, at: &Context<'_>, actor: &Principal, reading:
     let key = format!("{}:{kind}", reading.device_id);
     let open = store::open_alarm(&mut *store.pool().acquire().await?, &key).await?;
     if reading.value < limit {
-        return Ok(ReadingOutcome { outcome: "below_threshold".into(), workorder: open.map(|r| r.number), threshold: limit });
+        return Ok(ReadingOutcome {
+            outcome: "below_threshold".into(),
+            workorder: open.map(|r| r.number),
+            threshold: limit,
+        });
     }
     let note = format!("{name}：{} {unit}（阈值 {limit} {unit}）", reading.value);
     if let Some(row) = open {
@@ -92,7 +99,8 @@ pub async fn report(store: &Store, at: &Context<'_>, actor: &Principal, reading:
         Ok(order) => Ok(ReadingOutcome { outcome: "opened".into(), workorder: Some(order.number), threshold: limit }),
         // Another reading of the same alarm opened it a moment ago.
         Err(WorkOrderError::Db(e)) if crate::store::unique_violation(&e).is_some() => {
-            let row = store::open_alarm(&mut *store.pool().acquire().await?, &key).await?.ok_or(WorkOrderError::Conflict)?;
+            let row =
+                store::open_alarm(&mut *store.pool().acquire().await?, &key).await?.ok_or(WorkOrderError::Conflict)?;
             add_reading(store, at, &row, &note).await?;
             Ok(ReadingOutcome { outcome: "continuing".into(), workorder: Some(row.number), threshold: limit })
         }

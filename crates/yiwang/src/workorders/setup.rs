@@ -88,7 +88,8 @@ fn read_tree_csv(text: &str) -> Result<Vec<CategoryRow>, String> {
 fn code_of(rows: &[CategoryRow], path: &str) -> Result<String, String> {
     let mut parent: Option<String> = None;
     for name in path.split('/') {
-        let found = rows.iter().find(|r| r.name == name && r.parent == parent).ok_or_else(|| format!("no category {path}"))?;
+        let found =
+            rows.iter().find(|r| r.name == name && r.parent == parent).ok_or_else(|| format!("no category {path}"))?;
         parent = Some(found.code.clone());
     }
     parent.ok_or_else(|| format!("empty category path {path:?}"))
@@ -203,7 +204,8 @@ pub async fn load_demo(conn: &mut Conn) -> Result<(), sqlx::Error> {
     default_limits(conn).await?;
     for grid in &demo.grids {
         let [w, s, e, n] = grid.bounds;
-        let geometry = serde_json::json!({"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]});
+        let geometry =
+            serde_json::json!({"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]});
         crate::grid::store::upsert(conn, &grid.code, &grid.name, &grid.community, &geometry.to_string()).await?;
     }
     for worker in &demo.grid_workers {
@@ -211,13 +213,15 @@ pub async fn load_demo(conn: &mut Conn) -> Result<(), sqlx::Error> {
         crate::grid::store::add_worker(conn, &worker.grid, account).await?;
     }
     for item in &demo.patrol_items {
-        sqlx::query("INSERT INTO patrol_items (department_code, name, guidance, category_code) VALUES ($1, $2, $3, $4)")
-            .bind(&item.department)
-            .bind(&item.name)
-            .bind(&item.guidance)
-            .bind(code(&item.category)?)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO patrol_items (department_code, name, guidance, category_code) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&item.department)
+        .bind(&item.name)
+        .bind(&item.guidance)
+        .bind(code(&item.category)?)
+        .execute(&mut *conn)
+        .await?;
     }
     for t in &demo.sensor_thresholds {
         sqlx::query(
@@ -279,8 +283,17 @@ mod tests {
         let codes: Vec<(&str, &str)> = rows.iter().map(|r| (r.code.as_str(), r.name.as_str())).collect();
         assert_eq!(
             codes,
-            [("01", "城乡建设"), ("0101", "安全生产"), ("010101", "事故处理"), ("010102", "安全隐患"), ("0102", "城乡规划"),
-             ("010201", "违章建筑"), ("02", "交通运输"), ("0201", "其他"), ("020101", "其他")]
+            [
+                ("01", "城乡建设"),
+                ("0101", "安全生产"),
+                ("010101", "事故处理"),
+                ("010102", "安全隐患"),
+                ("0102", "城乡规划"),
+                ("010201", "违章建筑"),
+                ("02", "交通运输"),
+                ("0201", "其他"),
+                ("020101", "其他")
+            ]
         );
         assert_eq!(code_of(&rows, "城乡建设/城乡规划/违章建筑").unwrap(), "010201");
         assert!(code_of(&rows, "城乡建设/违章建筑").is_err());

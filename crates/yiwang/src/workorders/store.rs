@@ -147,7 +147,10 @@ pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<Row>, sqlx::Error>
 }
 
 pub async fn by_token(conn: &mut Conn, token: &str) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE w.open311_token = $1"))).bind(token).fetch_optional(conn).await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE w.open311_token = $1")))
+        .bind(token)
+        .fetch_optional(conn)
+        .await
 }
 
 pub async fn open_alarm(conn: &mut Conn, alarm_key: &str) -> Result<Option<Row>, sqlx::Error> {
@@ -424,7 +427,12 @@ pub async fn merged_requester(conn: &mut Conn, workorder_id: i64, account_id: i6
     Ok(found.is_some())
 }
 
-pub async fn add_photo(conn: &mut Conn, workorder_id: i64, sha256: &str, content_type: &str) -> Result<(), sqlx::Error> {
+pub async fn add_photo(
+    conn: &mut Conn,
+    workorder_id: i64,
+    sha256: &str,
+    content_type: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO workorder_photos (workorder_id, sha256, content_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
@@ -466,7 +474,9 @@ pub async fn co_handlers(conn: &mut Conn, workorder_id: i64) -> Result<Vec<(i64,
 }
 
 /// Open orders whose alarm is not what their time says: (id, state, created, respond_by, deadline, alarm).
-pub async fn running(conn: &mut Conn) -> Result<Vec<(i64, String, i64, Option<i64>, Option<i64>, String)>, sqlx::Error> {
+pub async fn running(
+    conn: &mut Conn,
+) -> Result<Vec<(i64, String, i64, Option<i64>, Option<i64>, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, state, created_at, respond_by, deadline_at, alarm FROM workorders
          WHERE state IN ('pending', 'dispatched', 'signed') AND deadline_at IS NOT NULL AND alarm <> 'red'",

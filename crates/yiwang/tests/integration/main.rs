@@ -14,5 +14,5 @@ mod openapi;
 mod search;
 mod sessions;
 mod storage;
-mod workorders;
 mod support;
+mod workorders;

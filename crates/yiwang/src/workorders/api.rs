@@ -33,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// answered on the call); grid workers report patrol findings; residents and enterprises report
 /// for themselves; anyone may report without signing in. An emergency is answered with the
 /// number to call instead (state `redirected`).
-#[utoipa::path(post, path = "/api/workorders", tag = "workorders", request_body = NewWorkOrder,
+#[utoipa::path(post, path = "/api/workorders", operation_id = "create_workorder", tag = "workorders", request_body = NewWorkOrder,
     responses((status = 201, description = "Taken in", body = WorkOrder), (status = 422, description = "A field is invalid", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
@@ -67,14 +67,14 @@ async fn list(
 
 /// The supervisor's board: near-due, overdue, returned and re-opened orders and extension
 /// requests, most urgent first.
-#[utoipa::path(get, path = "/api/workorders/board", tag = "workorders",
+#[utoipa::path(get, path = "/api/workorders/board", operation_id = "workorder_board", tag = "workorders",
     responses((status = 200, description = "OK", body = Board), (status = 403, description = "Not a supervisor", body = ErrorBody)))]
 async fn board(State(state): State<AppState>, actor: Actor) -> Result<axum::Json<Board>, ApiError> {
     Ok(axum::Json(super::board(&state.store, &state.workorders, &actor.principal).await?))
 }
 
 /// The three-level category tree.
-#[utoipa::path(get, path = "/api/workorders/categories", tag = "workorders",
+#[utoipa::path(get, path = "/api/workorders/categories", operation_id = "workorder_categories", tag = "workorders",
     responses((status = 200, description = "OK", body = [Category])))]
 async fn categories(State(state): State<AppState>) -> axum::Json<Vec<Category>> {
     axum::Json(state.workorders.categories())
@@ -115,7 +115,7 @@ async fn get(
 /// `reply` (the result), `close`, `rate` (satisfaction), `reopen` (once, after a dissatisfied
 /// rating), `request_extension` (days, reason), `approve_extension`, `refuse_extension`,
 /// `supervise`, `escalate` (supervisor; note) or `merge` (into: the order it duplicates).
-#[utoipa::path(post, path = "/api/workorders/{number}/actions/{action}", tag = "workorders",
+#[utoipa::path(post, path = "/api/workorders/{number}/actions/{action}", operation_id = "act_on_workorder", tag = "workorders",
     params(("number" = String, Path), ("action" = String, Path, description = "dispatch, sign, return, co_handle, progress, difficult, reply, close, rate, reopen, request_extension, approve_extension, refuse_extension, supervise, escalate or merge")),
     request_body = Step,
     responses((status = 200, description = "OK", body = WorkOrder), (status = 403, description = "Not your step", body = ErrorBody),
@@ -135,7 +135,7 @@ async fn act(
 }
 
 /// A photo of an order, for those who may see the order.
-#[utoipa::path(get, path = "/api/workorders/{number}/photos/{sha256}", tag = "workorders",
+#[utoipa::path(get, path = "/api/workorders/{number}/photos/{sha256}", operation_id = "workorder_photo", tag = "workorders",
     params(("number" = String, Path), ("sha256" = String, Path)),
     responses((status = 200, description = "The photo"), (status = 404, description = "No such photo", body = ErrorBody)))]
 async fn photo(

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 mod catalogue_search;
 mod instant_approval;
+mod workorder_intake;
 
 use clap::{Parser, Subcommand};
 use rand::Rng;
@@ -74,6 +75,17 @@ enum Scenario {
         applicants: usize,
         #[arg(long, default_value_t = 10_000)]
         applications: usize,
+        /// An empty PostgreSQL database to run against instead of SQLite.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Work orders taken in per second over HTTP (classification, routing, dispatch, evidence
+    /// leaf included) from N concurrent hotline operators, against a server started here.
+    WorkorderIntake {
+        #[arg(long, default_value_t = 32)]
+        operators: usize,
+        #[arg(long, default_value_t = 20_000)]
+        orders: usize,
         /// An empty PostgreSQL database to run against instead of SQLite.
         #[arg(long)]
         database_url: Option<String>,
@@ -246,6 +258,9 @@ async fn main() {
         }
         Scenario::InstantApproval { applicants, applications, database_url } => {
             instant_approval::run(applicants, applications, database_url).await;
+        }
+        Scenario::WorkorderIntake { operators, orders, database_url } => {
+            workorder_intake::run(operators, orders, database_url).await;
         }
         Scenario::CatalogueSearch { items, samples, shared_data } => {
             catalogue_search::run(items, samples, &shared_data).await;

@@ -21,3 +21,11 @@ document.addEventListener("DOMContentLoaded", function () {
     if (localStorage.getItem("yiwang-large-text") === "1") { document.body.classList.add("large-text"); }
   } catch (e) {}
 });
+
+// Keyboard-first forms (the hotline console): Ctrl+Enter submits.
+document.addEventListener("keydown", function (event) {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    var form = event.target.closest && event.target.closest("form[data-submit-on-ctrl-enter]");
+    if (form) { form.requestSubmit(); }
+  }
+});

@@ -10,6 +10,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("yiwang.css", "text/css; charset=utf-8", include_bytes!("../../static/yiwang.css")),
     ("htmx.min.js", "text/javascript; charset=utf-8", include_bytes!("../../static/htmx.min.js")),
     ("yiwang.js", "text/javascript; charset=utf-8", include_bytes!("../../static/yiwang.js")),
+    ("map.js", "text/javascript; charset=utf-8", include_bytes!("../../static/map.js")),
 ];
 
 pub async fn serve(Path(name): Path<String>) -> Response {

@@ -12,9 +12,12 @@
 pub mod api;
 pub mod classifier;
 pub mod emergency;
+pub mod knowledge;
 pub mod limits;
 pub mod model;
 pub mod open311;
+pub mod pages;
+pub mod patrol;
 pub mod routing;
 pub mod sensors;
 pub mod setup;

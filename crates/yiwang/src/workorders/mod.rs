@@ -391,126 +391,179 @@ pub async fn intake(
     let respond_by =
         respond_hours.filter(|_| running).map(|h| limits::add_working_hours(&at.calendar, now, h).timestamp_millis());
     let deadline = running.then(|| limits::handle_deadline(&at.calendar, now, days).timestamp_millis());
-    let suggestions = serde_json::to_string(&route.suggestions).unwrap_or_else(|_| "[]".into());
-    let attributes = serde_json::Value::Object(new.attributes.clone()).to_string();
-    let location = new.location.map(LatLon::to_e6);
+    let district = route.region_code.get(..6).unwrap_or(&route.region_code).to_owned();
+    let department = route.department.clone().filter(|_| matches!(state, State::Dispatched | State::Closed));
+    let category = route.category.as_ref().map(|c| c.code.clone());
+    let now_ms = now.timestamp_millis();
+    // The timeline as it is stored and answered: taken in, then dispatched when the route is sure.
+    let mut timeline = vec![TimelineEntry {
+        action: "intake".into(),
+        from_state: None,
+        to_state: if state == State::Dispatched { State::Pending.as_str() } else { state.as_str() }.into(),
+        actor: actor.map(|a| a.display_name.clone()),
+        department: None,
+        note: checked.answer.clone().unwrap_or_default(),
+        details: serde_json::json!({"channel": intake.channel, "emergency": emergency,
+            "grid": route.grid.as_ref().map(|g| &g.code)}),
+        at: now,
+    }];
+    if state == State::Dispatched
+        && let (Some(department), Some(best)) = (&department, route.suggestions.first())
+    {
+        timeline.push(TimelineEntry {
+            action: Action::Dispatch.as_str().into(),
+            from_state: Some(State::Pending.as_str().into()),
+            to_state: State::Dispatched.as_str().into(),
+            actor: None,
+            department: Some(department.name.clone()),
+            note: "智能派单 / dispatched automatically".into(),
+            details: serde_json::json!({"automatic": true, "category": best.category_code,
+                "confidence": best.confidence, "department": department.code}),
+            at: now,
+        });
+    }
+    let mut row = store::Row {
+        id: 0,
+        number: String::new(),
+        request_type: new.request_type.as_str().into(),
+        channel: intake.channel.as_str().into(),
+        requester_kind: checked.kind.as_str().into(),
+        requester_account: checked.account,
+        requester_name: checked.name.clone(),
+        requester_phone: checked.phone.clone(),
+        title: checked.title.clone(),
+        body: checked.body.clone(),
+        category_code: category.clone(),
+        suggestions: serde_json::to_string(&route.suggestions).unwrap_or_else(|_| "[]".into()),
+        attributes: serde_json::Value::Object(new.attributes.clone()).to_string(),
+        address: checked.address.clone(),
+        lat_e6: new.location.map(|l| l.to_e6().0),
+        lon_e6: new.location.map(|l| l.to_e6().1),
+        grid_code: route.grid.as_ref().map(|g| g.code.clone()),
+        region_code: route.region_code.clone(),
+        region_path: String::new(),
+        department_id: department.as_ref().map(|d| d.id),
+        department_code: department.as_ref().map(|d| d.code.clone()),
+        department_name: department.as_ref().map(|d| d.name.clone()),
+        state: state.as_str().into(),
+        emergency: emergency.map(|e| e.number.to_owned()),
+        respond_by,
+        signed_at: None,
+        deadline_at: deadline,
+        alarm: "none".into(),
+        returned: 0,
+        reopened: 0,
+        supervised: 0,
+        escalated: 0,
+        difficulty: None,
+        extension_days: None,
+        extension_reason: None,
+        reply: checked.answer.clone(),
+        satisfaction: None,
+        rated_via: None,
+        duplicate_of: None,
+        created_at: now_ms,
+        updated_at: now_ms,
+        closed_at: (!state.is_open()).then_some(now_ms),
+    };
+    let written = (row.clone(), timeline.iter().map(|e| (e.action.clone(), e.to_state.clone(), e.note.clone(), e.details.to_string())).collect::<Vec<_>>());
     let photos = new.photos.clone();
     let owner = actor.map(|a| a.account_id);
     let alarm_key = intake.alarm_key.map(str::to_owned);
     let token = intake.open311_token.map(str::to_owned);
-    let channel = intake.channel;
-    let request_type = new.request_type;
-    let number = store
+    let (id, number, photos) = store
         .write(move |tx| {
             Box::pin(async move {
-                for (i, sha256) in photos.iter().enumerate() {
-                    let file = match owner {
-                        Some(owner) => crate::applications::uploaded_file(tx, sha256, owner).await.ok().flatten(),
-                        None => None,
-                    };
-                    if file.is_none() {
-                        return Err(invalid(
-                            format!("photos[{i}]"),
-                            "未找到您上传的该照片 / no such photo uploaded by you",
-                        ));
-                    }
-                }
-                let district = route.region_code.get(..6).unwrap_or(&route.region_code).to_owned();
+                let (row, events) = written;
+                let photos = photo_types(tx, &photos, owner).await?;
                 let today = china_day(now);
                 let sequence = store::next_sequence(tx, &district, &today.format("%Y%m%d").to_string()).await?;
                 let number = model::number(&district, today, sequence);
-                let now_ms = now.timestamp_millis();
-                let category = route.category.as_ref().map(|c| c.code.as_str());
-                let department = route.department.as_ref().filter(|_| state != State::Redirected);
-                let row = store::NewRow {
+                let new_row = store::NewRow {
                     number: &number,
-                    request_type: request_type.as_str(),
-                    channel: channel.as_str(),
-                    requester_kind: checked.kind.as_str(),
-                    requester_account: checked.account,
-                    requester_name: checked.name.as_deref(),
-                    requester_phone: checked.phone.as_deref(),
-                    title: &checked.title,
-                    body: &checked.body,
-                    category_code: category,
-                    suggestions: &suggestions,
-                    attributes: &attributes,
-                    address: checked.address.as_deref(),
-                    lat_e6: location.map(|l| l.0),
-                    lon_e6: location.map(|l| l.1),
-                    grid_code: route.grid.as_ref().map(|g| g.code.as_str()),
-                    region_code: &route.region_code,
-                    department_id: department.filter(|_| state != State::Pending).map(|d| d.id),
-                    state: state.as_str(),
-                    emergency: emergency.map(|e| e.number),
-                    respond_by,
-                    deadline_at: deadline,
-                    reply: checked.answer.as_deref(),
+                    request_type: &row.request_type,
+                    channel: &row.channel,
+                    requester_kind: &row.requester_kind,
+                    requester_account: row.requester_account,
+                    requester_name: row.requester_name.as_deref(),
+                    requester_phone: row.requester_phone.as_deref(),
+                    title: &row.title,
+                    body: &row.body,
+                    category_code: row.category_code.as_deref(),
+                    suggestions: &row.suggestions,
+                    attributes: &row.attributes,
+                    address: row.address.as_deref(),
+                    lat_e6: row.lat_e6,
+                    lon_e6: row.lon_e6,
+                    grid_code: row.grid_code.as_deref(),
+                    region_code: &row.region_code,
+                    department_id: row.department_id,
+                    state: &row.state,
+                    emergency: row.emergency.as_deref(),
+                    respond_by: row.respond_by,
+                    deadline_at: row.deadline_at,
+                    reply: row.reply.as_deref(),
                     alarm_key: alarm_key.as_deref(),
                     open311_token: token.as_deref(),
-                    closed_at: (!state.is_open()).then_some(now_ms),
+                    closed_at: row.closed_at,
                 };
-                let id = store::insert(tx, row, now_ms).await?;
-                for (sha256, content_type) in photo_types(tx, &photos, owner).await? {
-                    store::add_photo(tx, id, &sha256, &content_type).await?;
+                let id = store::insert(tx, new_row, row.created_at).await?;
+                for (sha256, content_type) in &photos {
+                    store::add_photo(tx, id, sha256, content_type).await?;
                 }
-                let details = serde_json::json!({"channel": channel, "emergency": emergency,
-                    "grid": route.grid.as_ref().map(|g| &g.code)});
-                let created = store::EventRow {
-                    workorder_id: id,
-                    action: "intake",
-                    from_state: None,
-                    to_state: if state == State::Dispatched { State::Pending.as_str() } else { state.as_str() },
-                    actor_id: owner,
-                    department_id: None,
-                    note: checked.answer.as_deref().unwrap_or_default(),
-                    details: &details.to_string(),
-                };
-                store::insert_event(tx, created, now_ms).await?;
-                let payload = serde_json::json!({"number": number, "type": request_type, "channel": channel,
-                    "category": category, "state": state, "emergency": emergency.map(|e| e.number),
-                    "text_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(checked.body.as_bytes()))});
-                record(tx, &number, "workorder.intake", owner, &payload)?;
-                if state == State::Dispatched
-                    && let (Some(department), Some(best)) = (department, route.suggestions.first())
-                {
-                    let details = serde_json::json!({"automatic": true, "category": best.category_code,
-                        "confidence": best.confidence, "department": department.code});
-                    let dispatched = store::EventRow {
+                let mut from = None;
+                for (action, to_state, note, details) in &events {
+                    let system = action != "intake";
+                    let event = store::EventRow {
                         workorder_id: id,
-                        action: Action::Dispatch.as_str(),
-                        from_state: Some(State::Pending.as_str()),
-                        to_state: State::Dispatched.as_str(),
-                        actor_id: None,
-                        department_id: Some(department.id),
-                        note: "智能派单 / dispatched automatically",
-                        details: &details.to_string(),
+                        action,
+                        from_state: from,
+                        to_state,
+                        actor_id: if system { None } else { owner },
+                        department_id: if system { row.department_id } else { None },
+                        note,
+                        details,
                     };
-                    store::insert_event(tx, dispatched, now_ms).await?;
-                    record(tx, &number, "workorder.dispatch", None, &details)?;
+                    store::insert_event(tx, event, row.created_at).await?;
+                    from = Some(to_state.as_str());
+                    let payload = if system {
+                        serde_json::from_str(details).unwrap_or_default()
+                    } else {
+                        serde_json::json!({"number": number, "type": row.request_type, "channel": row.channel,
+                            "category": row.category_code, "state": row.state, "emergency": row.emergency,
+                            "text_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(row.body.as_bytes()))})
+                    };
+                    record(tx, &number, &format!("workorder.{action}"), if system { None } else { owner }, &payload)?;
                 }
-                outbox::append(tx, "workorder.intake", &serde_json::json!({"number": number, "state": state})).await?;
-                Ok::<_, WorkOrderError>(number)
+                outbox::append(tx, "workorder.intake", &serde_json::json!({"number": number, "state": row.state})).await?;
+                Ok::<_, WorkOrderError>((id, number, photos))
             })
         })
         .await?;
-    let row = store::by_number(&mut *store.pool().acquire().await?, &number).await?.ok_or(WorkOrderError::NotFound)?;
+    row.id = id;
+    row.number = number;
     // The one who just submitted it sees it, even without an account (an anonymous report).
-    view(store, at.routing, row, &Parts { requester: true, ..Parts::default() }).await
+    let parts = Parts { requester: true, ..Parts::default() };
+    let seen = Seen { timeline, photos: photos.into_iter().map(|(sha, _)| sha).collect(), ..Seen::default() };
+    Ok(assemble(at.routing, row, &parts, seen))
 }
 
+
+/// The type of each photo, which must be a JPEG or PNG the account uploaded.
 async fn photo_types(tx: &mut WriteTx, photos: &[String], owner: Option<i64>) -> Result<Vec<(String, String)>> {
     let mut typed = Vec::new();
-    if let Some(owner) = owner {
-        for sha256 in photos {
-            if let Some((content_type, _)) = crate::applications::uploaded_file(tx, sha256, owner).await.ok().flatten()
-            {
-                if !matches!(content_type.as_str(), "image/jpeg" | "image/png") {
-                    return Err(invalid("photos", "照片应为JPEG或PNG / photos must be JPEG or PNG"));
-                }
-                typed.push((sha256.clone(), content_type));
-            }
+    for (i, sha256) in photos.iter().enumerate() {
+        let file = match owner {
+            Some(owner) => crate::applications::uploaded_file(tx, sha256, owner).await.ok().flatten(),
+            None => None,
+        };
+        let Some((content_type, _)) = file else {
+            return Err(invalid(format!("photos[{i}]"), "未找到您上传的该照片 / no such photo uploaded by you"));
+        };
+        if !matches!(content_type.as_str(), "image/jpeg" | "image/png") {
+            return Err(invalid(format!("photos[{i}]"), "照片应为JPEG或PNG / photos must be JPEG or PNG"));
         }
+        typed.push((sha256.clone(), content_type));
     }
     Ok(typed)
 }
@@ -603,10 +656,18 @@ fn location(row: &store::Row) -> Option<LatLon> {
     Some(LatLon::from_e6(row.lat_e6?, row.lon_e6?))
 }
 
+/// What an order's view reads besides its row.
+#[derive(Default)]
+struct Seen {
+    timeline: Vec<TimelineEntry>,
+    photos: Vec<String>,
+    co_handlers: Vec<routing::DepartmentRef>,
+    possible_duplicates: Vec<String>,
+    merged_into: Option<String>,
+}
+
 /// The order as `parts` may see it; callers check first that they may see it at all.
 async fn view(store: &Store, routing: &Routing, row: store::Row, parts: &Parts) -> Result<WorkOrder> {
-    let request_type = RequestType::parse(&row.request_type).unwrap_or(RequestType::Help);
-    let full = parts.sees_contact(request_type);
     let mut conn = store.pool().acquire().await?;
     let timeline = store::events(&mut conn, row.id)
         .await?
@@ -637,7 +698,13 @@ async fn view(store: &Store, routing: &Routing, row: store::Row, parts: &Parts) 
         Some(id) => store::by_id(&mut conn, id).await?.map(|r| r.number),
         None => None,
     };
-    Ok(WorkOrder {
+    Ok(assemble(routing, row, parts, Seen { timeline, photos, co_handlers, possible_duplicates, merged_into }))
+}
+
+fn assemble(routing: &Routing, row: store::Row, parts: &Parts, seen: Seen) -> WorkOrder {
+    let request_type = RequestType::parse(&row.request_type).unwrap_or(RequestType::Help);
+    let full = parts.sees_contact(request_type);
+    WorkOrder {
         request_type,
         channel: Channel::parse(&row.channel).unwrap_or(Channel::Web),
         requester: Requester {
@@ -651,7 +718,7 @@ async fn view(store: &Store, routing: &Routing, row: store::Row, parts: &Parts) 
         attributes: serde_json::from_str(&row.attributes).unwrap_or(serde_json::Value::Null),
         location: location(&row),
         department: row.department_code.as_deref().and_then(|c| routing.department(c)),
-        co_handlers,
+        co_handlers: seen.co_handlers,
         state: State::parse(&row.state).unwrap_or(State::Pending),
         respond_by: row.respond_by.map(from_ms),
         deadline: row.deadline_at.map(from_ms),
@@ -661,13 +728,13 @@ async fn view(store: &Store, routing: &Routing, row: store::Row, parts: &Parts) 
         escalated: row.escalated == 1,
         extension_requested: row.extension_days.map(|d| (d, row.extension_reason.clone().unwrap_or_default())),
         satisfaction: row.satisfaction.as_deref().and_then(Satisfaction::parse),
-        merged_into,
-        possible_duplicates,
-        photos,
+        merged_into: seen.merged_into,
+        possible_duplicates: seen.possible_duplicates,
+        photos: seen.photos,
         created_at: from_ms(row.created_at),
         updated_at: from_ms(row.updated_at),
         closed_at: row.closed_at.map(from_ms),
-        timeline,
+        timeline: seen.timeline,
         number: row.number,
         title: row.title,
         text: row.body,
@@ -679,7 +746,7 @@ async fn view(store: &Store, routing: &Routing, row: store::Row, parts: &Parts) 
         alarm: row.alarm,
         difficulty: row.difficulty,
         reply: row.reply,
-    })
+    }
 }
 
 fn state_open(row: &store::Row) -> bool {

@@ -75,8 +75,9 @@ fn is_form(headers: &HeaderMap) -> bool {
 }
 
 async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<Actor>, ApiError> {
+    let mut conn = state.store.pool().acquire().await?;
     let (account_id, credential) = if let Some(token) = bearer(&parts.headers) {
-        match identity::account_of_api_token(&state.store, token).await? {
+        match identity::account_of_api_token_on(&mut conn, token).await? {
             Some(id) => (id, Credential::ApiToken),
             None => return Err(ApiError::Unauthenticated),
         }
@@ -85,12 +86,12 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<Actor>, ApiEr
         let Some(cookie) = jar.get(SESSION_COOKIE) else {
             return Ok(None);
         };
-        match identity::session(&state.store, cookie.value()).await? {
+        match identity::session_on(&mut conn, cookie.value()).await? {
             Some((id, csrf_token)) => (id, Credential::Session { csrf_token }),
             None => return Ok(None),
         }
     };
-    let Some(principal) = identity::load_principal(&mut *state.store.pool().acquire().await?, account_id).await? else {
+    let Some(principal) = identity::load_principal(&mut conn, account_id).await? else {
         return Ok(None);
     };
     Ok(Some(Actor { principal, credential }))

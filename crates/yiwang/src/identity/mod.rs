@@ -142,10 +142,12 @@ impl Principal {
 }
 
 pub async fn load_principal(conn: &mut Conn, account_id: i64) -> Result<Option<Principal>> {
-    let Some(account) = store::account_by_id(conn, account_id).await? else {
+    let Some((kind, display_name, disabled, resident_id, enterprise_id)) =
+        store::account_holder(conn, account_id).await?
+    else {
         return Ok(None);
     };
-    if account.disabled {
+    if disabled != 0 {
         return Ok(None);
     }
     let grants = store::grants_of(conn, account_id)
@@ -155,14 +157,7 @@ pub async fn load_principal(conn: &mut Conn, account_id: i64) -> Result<Option<P
             Some(Grant { role: role.parse().ok()?, department_id, department_name, region_code, region_path })
         })
         .collect();
-    Ok(Some(Principal {
-        account_id,
-        kind: AccountKind::parse(&account.kind),
-        display_name: account.display_name,
-        grants,
-        resident_id: store::resident_id_of_account(conn, account_id).await?,
-        enterprise_id: store::enterprise_id_of_account(conn, account_id).await?,
-    }))
+    Ok(Some(Principal { account_id, kind: AccountKind::parse(&kind), display_name, grants, resident_id, enterprise_id }))
 }
 
 /// A random secret for a cookie or token, and the hash under which it is stored.
@@ -236,9 +231,9 @@ pub async fn start_session(store: &Store, account_id: i64) -> Result<NewSession>
 }
 
 /// The account and CSRF token of a live session cookie.
-pub async fn session(store: &Store, token: &str) -> Result<Option<(i64, String)>> {
-    let mut conn = store.pool().acquire().await?;
-    Ok(store::live_session(&mut conn, &hash_secret(token), now_ms()).await?)
+/// The account and CSRF token of a live session.
+pub async fn session_on(conn: &mut Conn, token: &str) -> Result<Option<(i64, String)>> {
+    Ok(store::live_session(conn, &hash_secret(token), now_ms()).await?)
 }
 
 pub async fn end_session(store: &Store, token: &str) -> Result<()> {
@@ -249,8 +244,11 @@ pub async fn end_session(store: &Store, token: &str) -> Result<()> {
 }
 
 pub async fn account_of_api_token(store: &Store, token: &str) -> Result<Option<i64>> {
-    let mut conn = store.pool().acquire().await?;
-    Ok(store::account_of_api_token(&mut conn, &hash_secret(token), now_ms()).await?)
+    account_of_api_token_on(&mut *store.pool().acquire().await?, token).await
+}
+
+pub async fn account_of_api_token_on(conn: &mut Conn, token: &str) -> Result<Option<i64>> {
+    Ok(store::account_of_api_token(conn, &hash_secret(token), now_ms()).await?)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -4,10 +4,9 @@ use crate::store::Conn;
 
 use super::model::{RegionLevel, Role};
 
+/// What signing in checks of an account.
 pub struct AccountRow {
     pub id: i64,
-    pub kind: String,
-    pub display_name: String,
     pub password_hash: Option<String>,
     pub disabled: bool,
 }
@@ -123,28 +122,30 @@ pub async fn insert_enterprise(conn: &mut Conn, e: NewEnterpriseRow<'_>, now: i6
     .await
 }
 
-type AccountTuple = (i64, String, String, Option<String>, i64);
-
-fn account_row((id, kind, display_name, password_hash, disabled): AccountTuple) -> AccountRow {
-    AccountRow { id, kind, display_name, password_hash, disabled: disabled != 0 }
-}
-
 pub async fn account_by_login(conn: &mut Conn, login: &str) -> Result<Option<AccountRow>, sqlx::Error> {
-    let row: Option<AccountTuple> =
-        sqlx::query_as("SELECT id, kind, display_name, password_hash, disabled FROM accounts WHERE login = $1")
+    let row: Option<(i64, Option<String>, i64)> =
+        sqlx::query_as("SELECT id, password_hash, disabled FROM accounts WHERE login = $1")
             .bind(login)
             .fetch_optional(conn)
             .await?;
-    Ok(row.map(account_row))
+    Ok(row.map(|(id, password_hash, disabled)| AccountRow { id, password_hash, disabled: disabled != 0 }))
 }
 
-pub async fn account_by_id(conn: &mut Conn, id: i64) -> Result<Option<AccountRow>, sqlx::Error> {
-    let row: Option<AccountTuple> =
-        sqlx::query_as("SELECT id, kind, display_name, password_hash, disabled FROM accounts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.map(account_row))
+/// (kind, display name, disabled, resident id, enterprise id) of an account, in one query: it is
+/// read on every request.
+pub async fn account_holder(
+    conn: &mut Conn,
+    id: i64,
+) -> Result<Option<(String, String, i64, Option<i64>, Option<i64>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.kind, a.display_name, a.disabled,
+                (SELECT r.id FROM residents r WHERE r.account_id = a.id),
+                (SELECT e.id FROM enterprises e WHERE e.account_id = a.id)
+         FROM accounts a WHERE a.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// (role, department id, department name, region code, region path) of every role an account holds.
@@ -159,14 +160,6 @@ pub async fn grants_of(conn: &mut Conn, account_id: i64) -> Result<Vec<GrantRow>
     .bind(account_id)
     .fetch_all(conn)
     .await
-}
-
-pub async fn resident_id_of_account(conn: &mut Conn, account_id: i64) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM residents WHERE account_id = $1").bind(account_id).fetch_optional(conn).await
-}
-
-pub async fn enterprise_id_of_account(conn: &mut Conn, account_id: i64) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM enterprises WHERE account_id = $1").bind(account_id).fetch_optional(conn).await
 }
 
 pub async fn region_path(conn: &mut Conn, code: &str) -> Result<Option<String>, sqlx::Error> {

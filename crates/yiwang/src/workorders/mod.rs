@@ -512,9 +512,10 @@ pub async fn intake(
                     store::add_photo(tx, id, sha256, content_type).await?;
                 }
                 let mut from = None;
+                let mut rows = Vec::with_capacity(events.len());
                 for (action, to_state, note, details) in &events {
                     let system = action != "intake";
-                    let event = store::EventRow {
+                    rows.push(store::EventRow {
                         workorder_id: id,
                         action,
                         from_state: from,
@@ -523,8 +524,7 @@ pub async fn intake(
                         department_id: if system { row.department_id } else { None },
                         note,
                         details,
-                    };
-                    store::insert_event(tx, event, row.created_at).await?;
+                    });
                     from = Some(to_state.as_str());
                     let payload = if system {
                         serde_json::from_str(details).unwrap_or_default()
@@ -535,6 +535,7 @@ pub async fn intake(
                     };
                     record(tx, &number, &format!("workorder.{action}"), if system { None } else { owner }, &payload)?;
                 }
+                store::insert_events(tx, &rows, row.created_at).await?;
                 outbox::append(tx, "workorder.intake", &serde_json::json!({"number": number, "state": row.state})).await?;
                 Ok::<_, WorkOrderError>((id, number, photos))
             })

@@ -383,6 +383,39 @@ pub async fn insert_event(conn: &mut Conn, e: EventRow<'_>, now: i64) -> Result<
     .await
 }
 
+/// Several events of one order in one statement (intake and automatic dispatch come together).
+pub async fn insert_events(conn: &mut Conn, events: &[EventRow<'_>], now: i64) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            let b = i * 8;
+            format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, events.len() * 8 + 1)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO workorder_events (workorder_id, action, from_state, to_state, actor_id, department_id, note, details, at)
+         VALUES {}",
+        rows.join(", ")
+    );
+    // Only placeholders are spliced in; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for e in events {
+        query = query
+            .bind(e.workorder_id)
+            .bind(e.action)
+            .bind(e.from_state)
+            .bind(e.to_state)
+            .bind(e.actor_id)
+            .bind(e.department_id)
+            .bind(e.note)
+            .bind(e.details);
+    }
+    query.bind(now).execute(conn).await?;
+    Ok(())
+}
+
 /// (action, from, to, actor display name, department name, note, details, at)
 pub type EventLine = (String, Option<String>, String, Option<String>, Option<String>, String, String, i64);
 

@@ -1,4 +1,5 @@
-//! Group commit for SQLite, whose single writer would otherwise sync to disk once per change.
+//! Group commit: SQLite has a single writer and every change appends to the evidence log, whose
+//! right edge is one row, so changes would otherwise commit (and sync to disk) one at a time.
 //!
 //! Callers hand [`Committer::submit`] a closure; one task runs queued closures back to back in one
 //! transaction, each inside a savepoint, and commits once. Every caller learns its outcome only

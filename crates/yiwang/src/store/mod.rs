@@ -64,7 +64,7 @@ pub struct Store {
     /// The evidence log's right edge after the last commit of this process, so an append need not
     /// read it back; checked against the stored size before use.
     ledger_frontier: Arc<std::sync::Mutex<Option<Frontier>>>,
-    /// SQLite: the task that runs [`Store::write`] closures in shared transactions.
+    /// The task that runs [`Store::write`] closures in shared transactions.
     group: Option<group_commit::Committer>,
 }
 
@@ -179,9 +179,9 @@ impl Store {
             group: None,
         };
         store.migrate().await?;
-        if backend == Backend::Sqlite {
-            store.group = Some(group_commit::Committer::start(store.clone()));
-        }
+        // Both backends: every change appends to the evidence log, whose right edge is one row,
+        // so changes commit one after another anyway; batching them shares the wait for disk.
+        store.group = Some(group_commit::Committer::start(store.clone()));
         Ok(store)
     }
 
@@ -222,10 +222,10 @@ impl Store {
         })
     }
 
-    /// Runs `change` in a write transaction and commits it. On SQLite, changes from concurrent
-    /// callers share one transaction (group commit: one sync to disk for many writes), each inside
-    /// its own savepoint so that one failing change does not undo the others; a caller gets its
-    /// answer only after the commit is durable. On PostgreSQL each change has its own transaction.
+    /// Runs `change` in a write transaction and commits it. Changes from concurrent callers share
+    /// one transaction (group commit: one sync to disk for many writes), each inside its own
+    /// savepoint so that one failing change does not undo the others; a caller gets its answer
+    /// only after the commit is durable.
     pub async fn write<T, E, F>(&self, change: F) -> Result<T, E>
     where
         F: for<'t> FnOnce(&'t mut WriteTx) -> BoxFuture<'t, Result<T, E>> + Send + 'static,

@@ -237,3 +237,103 @@ async fn resident_gets_an_instant_approval_and_its_certificate_verifies() {
     browser.close().await.unwrap();
     app.stop().await;
 }
+
+async fn sign_in_as(browser: &fantoccini::Client, app: &TestApp, login: &str) {
+    browser.delete_all_cookies().await.unwrap();
+    browser.goto(&app.url("/login")).await.unwrap();
+    browser.find(Locator::Id("login")).await.unwrap().send_keys(login).await.unwrap();
+    browser.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    browser.find(Locator::Css("#login-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Id("current-user")).await.unwrap();
+}
+
+async fn state_of(browser: &fantoccini::Client) -> (String, Option<String>) {
+    let state = browser.wait().for_element(Locator::Id("workorder-state")).await.unwrap();
+    let department = match browser.find(Locator::Id("workorder-department")).await {
+        Ok(d) => d.attr("data-code").await.unwrap(),
+        Err(_) => None,
+    };
+    (state.attr("data-state").await.unwrap().unwrap_or_default(), department)
+}
+
+async fn take_step(browser: &fantoccini::Client, action: &str, note: Option<&str>) {
+    if let Some(note) = note {
+        browser.find(Locator::Id("note")).await.unwrap().send_keys(note).await.unwrap();
+    }
+    browser.find(Locator::Id(&format!("step-{action}"))).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Id("workorder-state")).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_call_and_a_patrol_finding_are_dispatched_handled_rated_and_supervised() {
+    if !enabled() {
+        return;
+    }
+    let app = TestApp::demo().await;
+    // Monday 23 Nov 2026, 10:00 in Zhuhai.
+    let monday = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00+08:00").unwrap().to_utc();
+    app.state.clock.set(Some(monday));
+    let (_driver, browser) = browser().await;
+
+    // The operator takes a call on the keyboard-first console.
+    sign_in_as(&browser, &app, "operator").await;
+    browser.goto(&app.url("/hotline")).await.unwrap();
+    browser.find(Locator::Id("phone")).await.unwrap().send_keys("13800138001").await.unwrap();
+    browser.find(Locator::Id("caller_name")).await.unwrap().send_keys("陈晓红").await.unwrap();
+    browser.find(Locator::Css("#request_type option[value=complaint]")).await.unwrap().click().await.unwrap();
+    browser
+        .find(Locator::Id("text"))
+        .await
+        .unwrap()
+        .send_keys("小区物业未经业主同意占用公共绿地改建停车位并收取停车费，业主多次反映无人理睬，请住建部门查处。")
+        .await
+        .unwrap();
+    save_screenshot("hotline", &browser.screenshot().await.unwrap());
+    browser.find(Locator::Id("take-call")).await.unwrap().click().await.unwrap();
+    let (state, department) = state_of(&browser).await;
+    assert_eq!((state.as_str(), department.as_deref()), ("dispatched", Some("440400-ZJJ")), "dispatched by itself");
+    let call = browser.find(Locator::Id("workorder-number")).await.unwrap().text().await.unwrap();
+
+    // A grid worker reports a finding from the patrol checklist on a phone.
+    sign_in_as(&browser, &app, "grid").await;
+    browser.goto(&app.url("/patrol")).await.unwrap();
+    browser.find(Locator::Id("start")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Id("checklist")).await.unwrap();
+    let item = browser.find(Locator::XPath("//li[strong[text()='占道经营']]")).await.unwrap();
+    item.find(Locator::Css("summary")).await.unwrap().click().await.unwrap();
+    item.find(Locator::Css("form.finding textarea")).await.unwrap().send_keys("迎宾南路人行道流动摊贩占道经营").await.unwrap();
+    save_screenshot("patrol", &browser.screenshot().await.unwrap());
+    item.find(Locator::Css("form.finding button")).await.unwrap().click().await.unwrap();
+    let reported = browser.wait().for_element(Locator::Css("li p.done[data-result=finding] a")).await.unwrap();
+    let finding = reported.text().await.unwrap();
+    reported.click().await.unwrap();
+    let (state, department) = state_of(&browser).await;
+    assert_eq!((state.as_str(), department.as_deref()), ("dispatched", Some("440402001-JB")), "to the street of the grid");
+    assert_eq!(browser.find(Locator::Id("workorder-grid")).await.unwrap().text().await.unwrap(), "440402001001-01");
+
+    // The department signs for the call, handles it and replies; the order is closed.
+    sign_in_as(&browser, &app, "housing_handler").await;
+    browser.goto(&app.url(&format!("/workorders/{call}"))).await.unwrap();
+    take_step(&browser, "sign", None).await;
+    take_step(&browser, "reply", Some("已责令物业恢复绿地并退还停车费")).await;
+    take_step(&browser, "close", None).await;
+    assert_eq!(state_of(&browser).await.0, "closed");
+
+    // The caller rates the answer on the operator's callback.
+    sign_in_as(&browser, &app, "operator").await;
+    browser.goto(&app.url(&format!("/workorders/{call}"))).await.unwrap();
+    browser.find(Locator::Css("#satisfaction option[value=satisfied]")).await.unwrap().click().await.unwrap();
+    take_step(&browser, "rate", None).await;
+    assert_eq!(browser.find(Locator::Id("workorder-rating")).await.unwrap().text().await.unwrap(), "满意");
+
+    // Nobody handles the finding: a job raises it red, and the supervisor's board shows it.
+    app.state.clock.set(Some(monday + chrono::TimeDelta::days(30)));
+    yiwang::workorders::raise_alarms(&app.state.store, app.state.clock.now()).await.unwrap();
+    sign_in_as(&browser, &app, "supervisor").await;
+    browser.goto(&app.url("/workorders/board")).await.unwrap();
+    let overdue = browser.wait().for_element(Locator::Id("overdue")).await.unwrap().text().await.unwrap();
+    assert!(overdue.contains(&finding), "{overdue}");
+    save_screenshot("board", &browser.screenshot().await.unwrap());
+    app.state.clock.set(None);
+    app.stop().await;
+}

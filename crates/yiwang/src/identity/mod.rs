@@ -157,7 +157,14 @@ pub async fn load_principal(conn: &mut Conn, account_id: i64) -> Result<Option<P
             Some(Grant { role: role.parse().ok()?, department_id, department_name, region_code, region_path })
         })
         .collect();
-    Ok(Some(Principal { account_id, kind: AccountKind::parse(&kind), display_name, grants, resident_id, enterprise_id }))
+    Ok(Some(Principal {
+        account_id,
+        kind: AccountKind::parse(&kind),
+        display_name,
+        grants,
+        resident_id,
+        enterprise_id,
+    }))
 }
 
 /// A random secret for a cookie or token, and the hash under which it is stored.

@@ -466,7 +466,13 @@ pub async fn intake(
         updated_at: now_ms,
         closed_at: (!state.is_open()).then_some(now_ms),
     };
-    let written = (row.clone(), timeline.iter().map(|e| (e.action.clone(), e.to_state.clone(), e.note.clone(), e.details.to_string())).collect::<Vec<_>>());
+    let written = (
+        row.clone(),
+        timeline
+            .iter()
+            .map(|e| (e.action.clone(), e.to_state.clone(), e.note.clone(), e.details.to_string()))
+            .collect::<Vec<_>>(),
+    );
     let photos = new.photos.clone();
     let owner = actor.map(|a| a.account_id);
     let alarm_key = intake.alarm_key.map(str::to_owned);
@@ -536,7 +542,8 @@ pub async fn intake(
                     record(tx, &number, &format!("workorder.{action}"), if system { None } else { owner }, &payload)?;
                 }
                 store::insert_events(tx, &rows, row.created_at).await?;
-                outbox::append(tx, "workorder.intake", &serde_json::json!({"number": number, "state": row.state})).await?;
+                outbox::append(tx, "workorder.intake", &serde_json::json!({"number": number, "state": row.state}))
+                    .await?;
                 Ok::<_, WorkOrderError>((id, number, photos))
             })
         })
@@ -548,7 +555,6 @@ pub async fn intake(
     let seen = Seen { timeline, photos: photos.into_iter().map(|(sha, _)| sha).collect(), ..Seen::default() };
     Ok(assemble(at.routing, row, &parts, seen))
 }
-
 
 /// The type of each photo, which must be a JPEG or PNG the account uploaded.
 async fn photo_types(tx: &mut WriteTx, photos: &[String], owner: Option<i64>) -> Result<Vec<(String, String)>> {

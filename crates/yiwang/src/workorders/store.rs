@@ -391,7 +391,18 @@ pub async fn insert_events(conn: &mut Conn, events: &[EventRow<'_>], now: i64) -
     let rows: Vec<String> = (0..events.len())
         .map(|i| {
             let b = i * 8;
-            format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, events.len() * 8 + 1)
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                events.len() * 8 + 1
+            )
         })
         .collect();
     let sql = format!(

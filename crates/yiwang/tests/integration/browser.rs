@@ -301,14 +301,23 @@ async fn a_call_and_a_patrol_finding_are_dispatched_handled_rated_and_supervised
     browser.wait().for_element(Locator::Id("checklist")).await.unwrap();
     let item = browser.find(Locator::XPath("//li[strong[text()='占道经营']]")).await.unwrap();
     item.find(Locator::Css("summary")).await.unwrap().click().await.unwrap();
-    item.find(Locator::Css("form.finding textarea")).await.unwrap().send_keys("迎宾南路人行道流动摊贩占道经营").await.unwrap();
+    item.find(Locator::Css("form.finding textarea"))
+        .await
+        .unwrap()
+        .send_keys("迎宾南路人行道流动摊贩占道经营")
+        .await
+        .unwrap();
     save_screenshot("patrol", &browser.screenshot().await.unwrap());
     item.find(Locator::Css("form.finding button")).await.unwrap().click().await.unwrap();
     let reported = browser.wait().for_element(Locator::Css("li p.done[data-result=finding] a")).await.unwrap();
     let finding = reported.text().await.unwrap();
     reported.click().await.unwrap();
     let (state, department) = state_of(&browser).await;
-    assert_eq!((state.as_str(), department.as_deref()), ("dispatched", Some("440402001-JB")), "to the street of the grid");
+    assert_eq!(
+        (state.as_str(), department.as_deref()),
+        ("dispatched", Some("440402001-JB")),
+        "to the street of the grid"
+    );
     assert_eq!(browser.find(Locator::Id("workorder-grid")).await.unwrap().text().await.unwrap(), "440402001001-01");
 
     // The department signs for the call, handles it and replies; the order is closed.

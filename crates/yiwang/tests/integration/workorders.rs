@@ -136,6 +136,30 @@ async fn a_grid_finding_goes_to_the_street_of_its_grid_and_a_report_hides_its_so
     assert_eq!(seen["requester"]["masked"], true);
     assert_eq!(seen["requester"]["name"], "网*****", "the grid worker's name, masked: {}", seen["requester"]);
 
+    // The same stall reported again nearby by a resident is suggested as a duplicate, merged, and
+    // its requester follows the first order.
+    let resident = app.login("440402198503120024").await;
+    let again = json!({"request_type": "complaint", "text": "迎宾南路人行道上有摊贩占道经营，行人无法通行",
+        "location": {"lat": GONGBEI.0 + 0.0002, "lon": GONGBEI.1}});
+    let second = created(resident.post("/api/workorders", &again).await).await;
+    let second_number = second["number"].as_str().unwrap();
+    let dispatcher = app.login("dispatcher").await;
+    let seen = ok(dispatcher.get(&format!("/api/workorders/{second_number}")).await).await;
+    assert_eq!(seen["possible_duplicates"], json!([number]), "{seen}");
+    let far = json!({"request_type": "complaint", "text": "迎宾南路人行道上有摊贩占道经营，行人无法通行",
+        "location": {"lat": GONGBEI.0 + 0.003, "lon": GONGBEI.1}});
+    let third = created(resident.post("/api/workorders", &far).await).await;
+    let third_seen = ok(dispatcher.get(&format!("/api/workorders/{}", third["number"].as_str().unwrap())).await).await;
+    assert!(
+        !third_seen["possible_duplicates"].as_array().unwrap().iter().any(|n| n == number),
+        "300 m away is another place"
+    );
+    let merged = ok(dispatcher.post(&step(second_number, "merge"), &json!({"into": number})).await).await;
+    assert_eq!(merged["state"], "merged");
+    assert_eq!(merged["merged_into"], number);
+    let followed = ok(resident.get(&format!("/api/workorders/{number}")).await).await;
+    assert_eq!(followed["state"], "dispatched", "the first requester's order, followed by the second requester");
+
     // An emergency is never queued.
     let fire = created(
         grid.post("/api/workorders", &json!({"request_type": "help", "text": "拱北商业街一间铺面着火了，冒出浓烟"}))

@@ -55,8 +55,9 @@ pub struct Config {
 
 pub const DEFAULT_LEDGER_ORIGIN: &str = "yiwang.local/ledger";
 pub const DEFAULT_CERTIFICATE_ISSUER: &str = "yiwang.local/certificates";
-/// Chosen on the validation split: above it the shipped model's first choice is right in nearly
-/// every case (see the README's classifier figures).
+/// On the validation split the shipped model dispatches 85% of messages by itself at this
+/// threshold, 89% of them to the right first-level category (0.9: 58%, 98% right); the rest wait
+/// for a dispatcher, and a misrouted order comes back by a return (退单).
 pub const DEFAULT_DISPATCH_THRESHOLD: f64 = 0.6;
 
 /// Values given on the command line or in `YIWANG_*` variables; `None` when not given.

@@ -264,6 +264,7 @@ async fn run_workorders(config: Config, command: WorkordersCommand) -> Result<()
             let model = Classifier::load(&config.data_dir)?;
             let validation = classifier::read_samples(&data.join("validation.csv"))?;
             print_metrics(&model.source, &classifier::evaluate(&model, &validation))?;
+            print_threshold(model.model(), &validation, config.dispatch_threshold);
         }
         WorkordersCommand::Train { data, out, without_overrides } => {
             let mut samples = classifier::read_samples(&data.join("train.csv"))?;
@@ -282,6 +283,7 @@ async fn run_workorders(config: Config, command: WorkordersCommand) -> Result<()
             std::fs::write(&path, model.to_bytes())?;
             eprintln!("trained in {seconds:.1} s; saved to {}", path.display());
             print_metrics("trained", &metrics)?;
+            print_threshold(&model, &validation, config.dispatch_threshold);
         }
         WorkordersCommand::Categories { input } => {
             let text = std::fs::read_to_string(&input)?;
@@ -290,6 +292,15 @@ async fn run_workorders(config: Config, command: WorkordersCommand) -> Result<()
         }
     }
     Ok(())
+}
+
+fn print_threshold(model: &yiwang_classifier::Model, samples: &[yiwang_classifier::Sample], threshold: f64) {
+    let (share, right) = yiwang::workorders::classifier::at_threshold(model, samples, threshold);
+    println!(
+        "{}",
+        serde_json::json!({"dispatch_threshold": threshold, "dispatched_automatically": share,
+        "right_when_dispatched": right})
+    );
 }
 
 fn print_metrics(model: &str, metrics: &yiwang_classifier::Metrics) -> Result<(), Box<dyn std::error::Error>> {

@@ -127,7 +127,58 @@ pub fn train(
     Ok((model, metrics))
 }
 
+/// What dispatching at a confidence threshold would do on labelled samples: the share of them
+/// dispatched without a dispatcher, and how many of those went to the right first-level category.
+pub fn at_threshold(model: &Model, samples: &[Sample], threshold: f64) -> (f64, f64) {
+    let sure: Vec<bool> = samples
+        .iter()
+        .filter_map(|s| {
+            let best = model.predict(&s.text).into_iter().next()?;
+            (best.confidence >= threshold).then_some(best.label == s.label)
+        })
+        .collect();
+    let share = sure.len() as f64 / samples.len().max(1) as f64;
+    let right = sure.iter().filter(|r| **r).count() as f64 / sure.len().max(1) as f64;
+    (share, right)
+}
+
+impl Classifier {
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+}
+
 /// Figures of the model in use on labelled samples.
 pub fn evaluate(classifier: &Classifier, samples: &[Sample]) -> yiwang_classifier::Metrics {
     yiwang_classifier::evaluate(&classifier.model, samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_model_loads_and_classifies() {
+        let classifier = Classifier::shipped().unwrap();
+        assert_eq!(classifier.labels().len(), 7);
+        let best = &classifier.predict("公司拖欠工资三个月不发，请劳动监察部门处理")[0];
+        assert_eq!(best.0, "劳动和社会保障");
+    }
+
+    /// The shipped model is exactly what `yiwang workorders train --without-overrides` makes from
+    /// the shared data (skipped where the data is not beside the repository).
+    #[test]
+    fn the_shipped_model_is_reproducible_from_the_data() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/workorders");
+        if !data.join("train.csv").exists() {
+            eprintln!("skipped: {} not found", data.display());
+            return;
+        }
+        let samples = read_samples(&data.join("train.csv")).unwrap();
+        let hints = read_hints(&data.join("categories.csv"), &samples).unwrap();
+        let validation = read_samples(&data.join("validation.csv")).unwrap();
+        let (model, metrics) = train(samples, &hints, &validation).unwrap();
+        assert!(model.to_bytes() == SHIPPED, "retrain with the command in the README and commit the model");
+        assert!(metrics.macro_f1 > 0.78 && metrics.accuracy > 0.80, "{metrics:?}");
+    }
 }

@@ -11,6 +11,8 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("htmx.min.js", "text/javascript; charset=utf-8", include_bytes!("../../static/htmx.min.js")),
     ("yiwang.js", "text/javascript; charset=utf-8", include_bytes!("../../static/yiwang.js")),
     ("map.js", "text/javascript; charset=utf-8", include_bytes!("../../static/map.js")),
+    ("echarts.min.js", "text/javascript; charset=utf-8", include_bytes!("../../static/echarts.min.js")),
+    ("stats.js", "text/javascript; charset=utf-8", include_bytes!("../../static/stats.js")),
 ];
 
 pub async fn serve(Path(name): Path<String>) -> Response {

@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(board))
+        .routes(routes!(statistics))
         .routes(routes!(categories))
         .routes(routes!(grids))
         .routes(routes!(get))
@@ -71,6 +72,36 @@ async fn list(
     responses((status = 200, description = "OK", body = Board), (status = 403, description = "Not a supervisor", body = ErrorBody)))]
 async fn board(State(state): State<AppState>, actor: Actor) -> Result<axum::Json<Board>, ApiError> {
     Ok(axum::Json(super::board(&state.store, &state.workorders, &actor.principal).await?))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct PeriodQuery {
+    /// First day (China time), `YYYY-MM-DD`; default 29 days before `to`.
+    pub from: Option<chrono::NaiveDate>,
+    /// Last day, inclusive; default today.
+    pub to: Option<chrono::NaiveDate>,
+}
+
+impl PeriodQuery {
+    pub fn days(&self, today: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
+        let to = self.to.unwrap_or(today);
+        (self.from.unwrap_or(to - chrono::TimeDelta::days(29)), to)
+    }
+}
+
+/// Statistics of the orders taken in during a period in the caller's region: volume by channel,
+/// category, department and day, on-time rate, average handling time, satisfaction, open orders
+/// by grid and their points.
+#[utoipa::path(get, path = "/api/workorders/stats", operation_id = "workorder_stats", tag = "workorders", params(PeriodQuery),
+    responses((status = 200, description = "OK", body = super::stats::Stats), (status = 403, description = "No supervising role", body = ErrorBody),
+              (status = 422, description = "A field is invalid", body = ErrorBody)))]
+async fn statistics(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<PeriodQuery>,
+) -> Result<axum::Json<super::stats::Stats>, ApiError> {
+    let (from, to) = q.days(yiwang_calendar::china_date(state.clock.now()));
+    Ok(axum::Json(super::stats::compute(&state.store, &state.workorders, &actor.principal, from, to).await?))
 }
 
 /// The three-level category tree.

@@ -21,6 +21,7 @@ pub mod patrol;
 pub mod routing;
 pub mod sensors;
 pub mod setup;
+pub mod stats;
 mod store;
 
 use chrono::{DateTime, Utc};

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/patrol/finish", post(patrol_finish))
         .route("/workorders", get(list))
         .route("/workorders/board", get(board))
+        .route("/workorders/stats", get(statistics))
         .route("/workorders/{number}", get(show))
         .route("/workorders/{number}/steps", post(step))
 }
@@ -461,6 +462,36 @@ async fn board(State(state): State<AppState>, page: PageContext) -> Response {
     let Some(actor) = &page.actor else { return sign_in_first() };
     match super::board(&state.store, &state.workorders, &actor.principal).await {
         Ok(board) => render(StatusCode::OK, &BoardPage { page: &page, board }),
+        Err(e) => error_page(&page, &e.into()),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "workorder_stats.html")]
+struct StatsPage<'a> {
+    page: &'a PageContext,
+    stats: super::stats::Stats,
+}
+
+impl StatsPage<'_> {
+    fn percent(&self, share: &Option<f64>) -> String {
+        share.map_or_else(|| "-".to_owned(), |s| format!("{:.1}%", s * 100.0))
+    }
+
+    fn hours(&self) -> String {
+        self.stats.average_handling_hours.map_or_else(|| "-".to_owned(), |h| format!("{h:.1}"))
+    }
+}
+
+async fn statistics(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(q): Query<super::api::PeriodQuery>,
+) -> Response {
+    let Some(actor) = &page.actor else { return sign_in_first() };
+    let (from, to) = q.days(yiwang_calendar::china_date(state.clock.now()));
+    match super::stats::compute(&state.store, &state.workorders, &actor.principal, from, to).await {
+        Ok(stats) => render(StatusCode::OK, &StatsPage { page: &page, stats }),
         Err(e) => error_page(&page, &e.into()),
     }
 }

@@ -343,6 +343,13 @@ async fn a_call_and_a_patrol_finding_are_dispatched_handled_rated_and_supervised
     let overdue = browser.wait().for_element(Locator::Id("overdue")).await.unwrap().text().await.unwrap();
     assert!(overdue.contains(&finding), "{overdue}");
     save_screenshot("board", &browser.screenshot().await.unwrap());
+
+    // The statistics page counts both orders and draws its charts with the vendored ECharts.
+    browser.goto(&app.url("/workorders/stats?from=2026-11-23&to=2026-12-23")).await.unwrap();
+    assert_eq!(browser.find(Locator::Id("figure-orders")).await.unwrap().text().await.unwrap(), "2");
+    browser.wait().for_element(Locator::Css("#chart-map canvas")).await.unwrap();
+    browser.wait().for_element(Locator::Css("#chart-days canvas")).await.unwrap();
+    save_screenshot("stats", &browser.screenshot().await.unwrap());
     app.state.clock.set(None);
     app.stop().await;
 }

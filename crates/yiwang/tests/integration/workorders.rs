@@ -89,6 +89,26 @@ async fn a_call_is_dispatched_by_itself_handled_replied_rated_and_rehandled_once
             "rate"
         ]
     );
+    // The statistics count it from the records.
+    let supervisor = app.login("supervisor").await;
+    let stats = ok(supervisor.get("/api/workorders/stats").await).await;
+    assert_eq!(stats["orders"], 1);
+    assert_eq!(stats["by_channel"]["hotline"], 1);
+    assert_eq!(stats["by_category"]["城乡建设"], 1);
+    assert_eq!(stats["on_time_rate"], 1.0);
+    assert_eq!(stats["satisfaction_rate"], 0.0, "the last rating is dissatisfied");
+    assert_eq!(stats["by_department"][0]["department"], "珠海市住房和城乡建设局");
+    assert_eq!(stats["by_department"][0]["closed"], 1);
+    expect_error(
+        supervisor.get("/api/workorders/stats?from=2026-12-01&to=2026-11-01").await,
+        422,
+        "invalid_workorder",
+        Some("to"),
+    )
+    .await;
+    let resident = app.login("440402198503120024").await;
+    expect_error(resident.get("/api/workorders/stats").await, 403, "forbidden", None).await;
+
     // Every step left an evidence leaf.
     let leaves: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_leaves WHERE subject = $1")
         .bind(format!("workorder:{number}"))

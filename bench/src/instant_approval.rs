@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::percentile;
+
 const RESIDENT: (&str, &str) = ("440402198503120024", "陈晓红");
 
 struct Session {
@@ -25,10 +27,6 @@ async fn sign_in(base: &str) -> Session {
         .await
         .expect("login answer");
     Session { client, csrf: body["csrf_token"].as_str().expect("csrf token").to_owned() }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
 pub async fn run(applicants: usize, applications: usize, database_url: Option<String>) {

@@ -140,6 +140,11 @@ async fn ledger_append(store: &Store, backend: &str, writers: usize, appends: us
     rate
 }
 
+/// The value at share `p` of sorted latencies (nearest rank).
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::percentile;
+
 /// Calls as residents describe them, with a point in one of the demo grids.
 const CALLS: &[(&str, &str, f64, f64)] = &[
     ("complaint", "小区物业占用公共绿地改建停车位并收取停车费，业主多次反映无人处理", 22.2180, 113.5470),
@@ -17,10 +19,6 @@ const CALLS: &[(&str, &str, f64, f64)] = &[
     ("report", "有人在红旗镇农田里倾倒建筑垃圾，污染耕地", 22.1450, 113.4150),
     ("complaint", "医院挂号排队时间太长，自助机经常故障，希望改进", 22.0550, 113.3650),
 ];
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
 
 pub async fn run(operators: usize, orders: usize, database_url: Option<String>) {
     let dir = tempfile::tempdir().expect("temp dir");

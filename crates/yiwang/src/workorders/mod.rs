@@ -486,35 +486,7 @@ pub async fn intake(
                 let today = china_day(now);
                 let sequence = store::next_sequence(tx, &district, &today.format("%Y%m%d").to_string()).await?;
                 let number = model::number(&district, today, sequence);
-                let new_row = store::NewRow {
-                    number: &number,
-                    request_type: &row.request_type,
-                    channel: &row.channel,
-                    requester_kind: &row.requester_kind,
-                    requester_account: row.requester_account,
-                    requester_name: row.requester_name.as_deref(),
-                    requester_phone: row.requester_phone.as_deref(),
-                    title: &row.title,
-                    body: &row.body,
-                    category_code: row.category_code.as_deref(),
-                    suggestions: &row.suggestions,
-                    attributes: &row.attributes,
-                    address: row.address.as_deref(),
-                    lat_e6: row.lat_e6,
-                    lon_e6: row.lon_e6,
-                    grid_code: row.grid_code.as_deref(),
-                    region_code: &row.region_code,
-                    department_id: row.department_id,
-                    state: &row.state,
-                    emergency: row.emergency.as_deref(),
-                    respond_by: row.respond_by,
-                    deadline_at: row.deadline_at,
-                    reply: row.reply.as_deref(),
-                    alarm_key: alarm_key.as_deref(),
-                    open311_token: token.as_deref(),
-                    closed_at: row.closed_at,
-                };
-                let id = store::insert(tx, new_row, row.created_at).await?;
+                let id = store::insert(tx, &row, &number, alarm_key.as_deref(), token.as_deref()).await?;
                 for (sha256, content_type) in &photos {
                     store::add_photo(tx, id, sha256, content_type).await?;
                 }

@@ -14,36 +14,15 @@ pub async fn next_sequence(conn: &mut Conn, region_code: &str, day: &str) -> Res
     .await
 }
 
-pub struct NewRow<'a> {
-    pub number: &'a str,
-    pub request_type: &'a str,
-    pub channel: &'a str,
-    pub requester_kind: &'a str,
-    pub requester_account: Option<i64>,
-    pub requester_name: Option<&'a str>,
-    pub requester_phone: Option<&'a str>,
-    pub title: &'a str,
-    pub body: &'a str,
-    pub category_code: Option<&'a str>,
-    pub suggestions: &'a str,
-    pub attributes: &'a str,
-    pub address: Option<&'a str>,
-    pub lat_e6: Option<i64>,
-    pub lon_e6: Option<i64>,
-    pub grid_code: Option<&'a str>,
-    pub region_code: &'a str,
-    pub department_id: Option<i64>,
-    pub state: &'a str,
-    pub emergency: Option<&'a str>,
-    pub respond_by: Option<i64>,
-    pub deadline_at: Option<i64>,
-    pub reply: Option<&'a str>,
-    pub alarm_key: Option<&'a str>,
-    pub open311_token: Option<&'a str>,
-    pub closed_at: Option<i64>,
-}
-
-pub async fn insert(conn: &mut Conn, r: NewRow<'_>, now: i64) -> Result<i64, sqlx::Error> {
+/// Inserts an order built in memory; its number, and for a sensor alarm or an Open311 request
+/// the alarm key or token, are given beside it.
+pub async fn insert(
+    conn: &mut Conn,
+    r: &Row,
+    number: &str,
+    alarm_key: Option<&str>,
+    open311_token: Option<&str>,
+) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO workorders (number, request_type, channel, requester_kind, requester_account, requester_name,
                 requester_phone, title, body, category_code, suggestions, attributes, address, lat_e6, lon_e6,
@@ -53,33 +32,33 @@ pub async fn insert(conn: &mut Conn, r: NewRow<'_>, now: i64) -> Result<i64, sql
                  $23, $24, $25, $26, $27, $27)
          RETURNING id",
     )
-    .bind(r.number)
-    .bind(r.request_type)
-    .bind(r.channel)
-    .bind(r.requester_kind)
+    .bind(number)
+    .bind(&r.request_type)
+    .bind(&r.channel)
+    .bind(&r.requester_kind)
     .bind(r.requester_account)
-    .bind(r.requester_name)
-    .bind(r.requester_phone)
-    .bind(r.title)
-    .bind(r.body)
-    .bind(r.category_code)
-    .bind(r.suggestions)
-    .bind(r.attributes)
-    .bind(r.address)
+    .bind(&r.requester_name)
+    .bind(&r.requester_phone)
+    .bind(&r.title)
+    .bind(&r.body)
+    .bind(&r.category_code)
+    .bind(&r.suggestions)
+    .bind(&r.attributes)
+    .bind(&r.address)
     .bind(r.lat_e6)
     .bind(r.lon_e6)
-    .bind(r.grid_code)
-    .bind(r.region_code)
+    .bind(&r.grid_code)
+    .bind(&r.region_code)
     .bind(r.department_id)
-    .bind(r.state)
-    .bind(r.emergency)
+    .bind(&r.state)
+    .bind(&r.emergency)
     .bind(r.respond_by)
     .bind(r.deadline_at)
-    .bind(r.reply)
-    .bind(r.alarm_key)
-    .bind(r.open311_token)
+    .bind(&r.reply)
+    .bind(alarm_key)
+    .bind(open311_token)
     .bind(r.closed_at)
-    .bind(now)
+    .bind(r.created_at)
     .fetch_one(conn)
     .await
 }

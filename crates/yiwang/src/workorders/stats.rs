@@ -172,7 +172,7 @@ fn aggregate(routing: &Routing, from: NaiveDate, to: NaiveDate, lines: Vec<Line>
     }
     stats.by_department =
         departments.into_iter().map(|(department, f)| DepartmentFigures { department, ..f }).collect();
-    stats.by_department.sort_by(|a, b| b.orders.cmp(&a.orders));
+    stats.by_department.sort_by_key(|d| std::cmp::Reverse(d.orders));
     stats.on_time_rate = (closed > 0).then(|| closed_in_time as f64 / closed as f64);
     stats.average_handling_hours = (handled > 0).then(|| handled_ms as f64 / handled as f64 / 3_600_000.0);
     stats.satisfaction_rate = (rated > 0).then(|| content as f64 / rated as f64);

@@ -306,9 +306,11 @@ fn print_threshold(model: &yiwang_classifier::Model, samples: &[yiwang_classifie
 fn print_metrics(model: &str, metrics: &yiwang_classifier::Metrics) -> Result<(), Box<dyn std::error::Error>> {
     let summary = serde_json::json!({"model": model, "split": "validation", "count": metrics.count,
         "accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1});
-    println!("{summary}");
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) ends the output quietly.
+    let _ = writeln!(out, "{summary}");
     for label in &metrics.per_label {
-        println!("{}", serde_json::to_string(label)?);
+        let _ = writeln!(out, "{}", serde_json::to_string(label)?);
     }
     Ok(())
 }

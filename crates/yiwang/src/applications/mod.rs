@@ -271,16 +271,16 @@ pub async fn upload(
     Ok((sha256, content_type))
 }
 
-/// (content type, file name) of a file the account uploaded, if it did.
+/// (content type, size in bytes) of a file the account uploaded, if it did.
 pub async fn uploaded_file(
     conn: &mut crate::store::Conn,
     sha256: &str,
     account_id: i64,
-) -> Result<Option<(String, String)>> {
+) -> Result<Option<(String, i64)>> {
     if !files::is_sha256(sha256) {
         return Ok(None);
     }
-    Ok(store::file_of(conn, sha256, account_id).await?)
+    Ok(store::file_type_and_size(conn, sha256, account_id).await?)
 }
 
 /// Checks that every uploaded material is a file the applicant uploaded.

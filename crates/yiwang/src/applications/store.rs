@@ -35,6 +35,19 @@ pub async fn file_of(conn: &mut Conn, sha256: &str, account_id: i64) -> Result<O
         .await
 }
 
+/// (content type, size in bytes) of a file the account uploaded.
+pub async fn file_type_and_size(
+    conn: &mut Conn,
+    sha256: &str,
+    account_id: i64,
+) -> Result<Option<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT content_type, size_bytes FROM files WHERE sha256 = $1 AND account_id = $2")
+        .bind(sha256)
+        .bind(account_id)
+        .fetch_optional(conn)
+        .await
+}
+
 /// The next number of the day in a region.
 pub async fn next_sequence(conn: &mut Conn, region_code: &str, day: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(

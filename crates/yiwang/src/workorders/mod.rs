@@ -58,6 +58,9 @@ pub enum WorkOrderError {
 
 type Result<T> = std::result::Result<T, WorkOrderError>;
 
+/// Largest photo an order may carry.
+pub const MAX_PHOTO_BYTES: usize = 5 * 1024 * 1024;
+
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> WorkOrderError {
     WorkOrderError::Invalid { field: field.into(), message: message.into() }
 }
@@ -537,11 +540,14 @@ async fn photo_types(tx: &mut WriteTx, photos: &[String], owner: Option<i64>) ->
             Some(owner) => crate::applications::uploaded_file(tx, sha256, owner).await.ok().flatten(),
             None => None,
         };
-        let Some((content_type, _)) = file else {
+        let Some((content_type, size)) = file else {
             return Err(invalid(format!("photos[{i}]"), "未找到您上传的该照片 / no such photo uploaded by you"));
         };
         if !matches!(content_type.as_str(), "image/jpeg" | "image/png") {
             return Err(invalid(format!("photos[{i}]"), "照片应为JPEG或PNG / photos must be JPEG or PNG"));
+        }
+        if size > MAX_PHOTO_BYTES as i64 {
+            return Err(invalid(format!("photos[{i}]"), "照片不超过5MB / a photo is at most 5 MB"));
         }
         typed.push((sha256.clone(), content_type));
     }

@@ -16,16 +16,13 @@ use super::knowledge::Article;
 use super::model::{Action, RequestType, RequesterKind, Satisfaction};
 use super::patrol::{ChecklistItem, Finding, PatrolRecord};
 use super::routing::Category;
-use super::{Board, CallerInput, Context, Intake, ListQuery, NewWorkOrder, Step, Summary, WorkOrder};
+use super::{Board, CallerInput, Context, Intake, ListQuery, MAX_PHOTO_BYTES, NewWorkOrder, Step, Summary, WorkOrder};
 use crate::AppState;
 use crate::grid::{Grid, LatLon};
 use crate::http::error::ApiError;
 use crate::http::extract::{Path, Query};
 use crate::http::pages::{PageContext, error_page, render};
 use crate::identity::{AccountKind, Role};
-
-/// Largest photo a report may carry.
-pub const MAX_PHOTO_BYTES: usize = 5 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()

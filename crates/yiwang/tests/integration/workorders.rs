@@ -471,3 +471,64 @@ async fn open311_clients_list_services_post_requests_and_read_them_back() {
     );
     app.stop().await;
 }
+
+/// A PNG of about `bytes` bytes: the signature, then padding (the type is read from the first bytes).
+fn png(bytes: usize) -> Vec<u8> {
+    let mut data = b"\x89PNG\r\n\x1a\n".to_vec();
+    data.resize(bytes, 0);
+    data
+}
+
+#[tokio::test]
+async fn photos_are_kept_with_the_order_and_oversize_ones_refused() {
+    let app = TestApp::demo().await;
+    let resident = app.login("440402198503120024").await;
+    let upload = async |bytes: Vec<u8>| -> Value {
+        let response = resident
+            .client
+            .post(app.url("/api/files"))
+            .header("x-csrf-token", &resident.csrf)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        created(response).await
+    };
+    let small = upload(png(20_000)).await["sha256"].as_str().unwrap().to_owned();
+    let large = upload(png(6 * 1024 * 1024)).await["sha256"].as_str().unwrap().to_owned();
+    let report = |photo: &str| json!({"request_type": "help", "text": "路边井盖破损", "photos": [photo]});
+    expect_error(resident.post("/api/workorders", &report(&large)).await, 422, "invalid_workorder", Some("photos[0]"))
+        .await;
+    let order = created(resident.post("/api/workorders", &report(&small)).await).await;
+    assert_eq!(order["photos"], json!([small]));
+    let photo = resident.get(&format!("/api/workorders/{}/photos/{small}", order["number"].as_str().unwrap())).await;
+    assert_eq!(photo.status(), 200);
+    assert_eq!(photo.headers()["content-type"], "image/png");
+
+    // The report page refuses a photo over 5 MB and stores nothing.
+    let boundary = "yiwangboundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"request_type\"\r\n\r\nhelp\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n路灯不亮\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"big.png\"\r\nContent-Type: image/png\r\n\r\n",
+        resident.csrf
+    )
+    .into_bytes();
+    body.extend(png(6 * 1024 * 1024));
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let refused = resident
+        .client
+        .post(app.url("/report"))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM workorders").fetch_one(app.state.store.pool()).await.unwrap();
+    assert_eq!(count, 1);
+    app.stop().await;
+}

@@ -296,11 +296,10 @@ async fn run_workorders(config: Config, command: WorkordersCommand) -> Result<()
 
 fn print_threshold(model: &yiwang_classifier::Model, samples: &[yiwang_classifier::Sample], threshold: f64) {
     let (share, right) = yiwang::workorders::classifier::at_threshold(model, samples, threshold);
-    println!(
-        "{}",
-        serde_json::json!({"dispatch_threshold": threshold, "dispatched_automatically": share,
-        "right_when_dispatched": right})
-    );
+    let line = serde_json::json!({"dispatch_threshold": threshold, "dispatched_automatically": share,
+        "right_when_dispatched": right});
+    // A closed pipe (`| head`) ends the output quietly.
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 fn print_metrics(model: &str, metrics: &yiwang_classifier::Metrics) -> Result<(), Box<dyn std::error::Error>> {

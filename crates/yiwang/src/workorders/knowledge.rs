@@ -3,9 +3,9 @@
 //! with the question (title and keywords count double), which finds Chinese phrasing without a
 //! word segmenter and tolerates word order.
 
-use std::collections::HashSet;
-
 use serde::Serialize;
+
+use super::similar::{Pairs, pairs};
 
 use crate::store::Store;
 
@@ -18,12 +18,7 @@ pub struct Article {
     pub keywords: String,
 }
 
-fn pairs(text: &str) -> HashSet<(char, char)> {
-    let chars: Vec<char> = text.chars().filter(|c| c.is_alphanumeric()).collect();
-    chars.windows(2).map(|w| (w[0], w[1])).collect()
-}
-
-fn score(question: &HashSet<(char, char)>, article: &Article) -> usize {
+fn score(question: &Pairs, article: &Article) -> usize {
     let heading = pairs(&format!("{} {}", article.title, article.keywords));
     let body = pairs(&article.body);
     question.iter().map(|p| 2 * usize::from(heading.contains(p)) + usize::from(body.contains(p))).sum()

@@ -21,6 +21,7 @@ pub mod patrol;
 pub mod routing;
 pub mod sensors;
 pub mod setup;
+mod similar;
 pub mod stats;
 mod store;
 
@@ -276,6 +277,17 @@ fn optional(field: &str, value: Option<&str>, max: usize) -> Result<Option<Strin
     Ok(value.map(|v| text(field, v, max, false)).transpose()?.filter(|v| !v.is_empty()))
 }
 
+/// A phone number as the identity module writes it; none when left blank.
+fn phone(field: &str, value: Option<&str>) -> Result<Option<String>> {
+    match value.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => p
+            .parse::<PhoneNumber>()
+            .map(|number| Some(number.to_string()))
+            .map_err(|_| invalid(field, "电话号码无效 / not a valid phone number")),
+        None => Ok(None),
+    }
+}
+
 /// The checked parts of a new order.
 struct Checked {
     title: String,
@@ -317,14 +329,7 @@ async fn check(store: &Store, actor: Option<&Principal>, intake: &Intake<'_>, ne
     }
     let (kind, account, name, phone) = match (actor, &new.caller) {
         (Some(_), Some(caller)) => {
-            let phone = match caller.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-                Some(p) => Some(
-                    p.parse::<PhoneNumber>()
-                        .map_err(|_| invalid("caller.phone", "电话号码无效 / not a valid phone number"))?
-                        .to_string(),
-                ),
-                None => None,
-            };
+            let phone = phone("caller.phone", caller.phone.as_deref())?;
             (caller.kind, None, optional("caller.name", caller.name.as_deref(), 50)?, phone)
         }
         (Some(a), None) if a.kind != AccountKind::Staff => {
@@ -337,23 +342,11 @@ async fn check(store: &Store, actor: Option<&Principal>, intake: &Intake<'_>, ne
         // Staff reporting what they found (a grid worker's patrol) or a device: no citizen asked.
         (Some(a), None) => (RequesterKind::Anonymous, Some(a.account_id), Some(a.display_name.clone()), None),
         (None, _) => {
-            let (name, phone) = intake.contact.clone().unwrap_or_default();
-            let phone = match phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-                Some(p) => Some(
-                    p.parse::<PhoneNumber>()
-                        .map_err(|_| invalid("phone", "电话号码无效 / not a valid phone number"))?
-                        .to_string(),
-                ),
-                None => None,
-            };
-            (RequesterKind::Anonymous, None, optional("name", name.as_deref(), 50)?, phone)
+            let (name, given) = intake.contact.clone().unwrap_or_default();
+            (RequesterKind::Anonymous, None, optional("name", name.as_deref(), 50)?, phone("phone", given.as_deref())?)
         }
     };
     Ok(Checked { title, body, address, kind, account, name, phone, answer })
-}
-
-fn china_day(now: DateTime<Utc>) -> chrono::NaiveDate {
-    yiwang_calendar::china_date(now)
 }
 
 fn record(tx: &mut WriteTx, number: &str, kind: &str, actor: Option<i64>, payload: &serde_json::Value) -> Result<()> {
@@ -486,7 +479,7 @@ pub async fn intake(
             Box::pin(async move {
                 let (row, events) = written;
                 let photos = photo_types(tx, &photos, owner).await?;
-                let today = china_day(now);
+                let today = yiwang_calendar::china_date(now);
                 let sequence = store::next_sequence(tx, &district, &today.format("%Y%m%d").to_string()).await?;
                 let number = model::number(&district, today, sequence);
                 let id = store::insert(tx, &row, &number, alarm_key.as_deref(), token.as_deref()).await?;
@@ -537,7 +530,10 @@ async fn photo_types(tx: &mut WriteTx, photos: &[String], owner: Option<i64>) ->
     let mut typed = Vec::new();
     for (i, sha256) in photos.iter().enumerate() {
         let file = match owner {
-            Some(owner) => crate::applications::uploaded_file(tx, sha256, owner).await.ok().flatten(),
+            Some(owner) => crate::applications::uploaded_file(tx, sha256, owner).await.map_err(|e| match e {
+                crate::applications::ApplicationError::Db(db) => WorkOrderError::Db(db),
+                other => WorkOrderError::Db(sqlx::Error::Protocol(other.to_string())),
+            })?,
             None => None,
         };
         let Some((content_type, size)) = file else {
@@ -752,25 +748,16 @@ async fn duplicates(conn: &mut crate::store::Conn, row: &store::Row) -> Result<V
     let (lat, lon) = here.to_e6();
     let since = row.created_at - DUPLICATE_HOURS * 3_600_000;
     let nearby = store::near(conn, (lat - dlat, lat + dlat), (lon - dlon, lon + dlon), since).await?;
-    let mine = pairs(&format!("{}{}", row.title, row.body));
+    let mine = similar::pairs(&format!("{}{}", row.title, row.body));
     Ok(nearby
         .into_iter()
         .filter(|other| other.id != row.id && other.created_at <= row.created_at + DUPLICATE_HOURS * 3_600_000)
         .filter(|other| location(other).is_some_and(|there| here.distance_m(there) <= DUPLICATE_METRES))
-        .filter(|other| similarity(&mine, &pairs(&format!("{}{}", other.title, other.body))) >= DUPLICATE_SIMILARITY)
+        .filter(|other| {
+            similar::jaccard(&mine, &similar::pairs(&format!("{}{}", other.title, other.body))) >= DUPLICATE_SIMILARITY
+        })
         .map(|other| other.number)
         .collect())
-}
-
-fn pairs(text: &str) -> std::collections::HashSet<(char, char)> {
-    let chars: Vec<char> = text.chars().filter(|c| c.is_alphanumeric()).collect();
-    chars.windows(2).map(|w| (w[0], w[1])).collect()
-}
-
-/// Jaccard similarity of two sets of character pairs.
-fn similarity(a: &std::collections::HashSet<(char, char)>, b: &std::collections::HashSet<(char, char)>) -> f64 {
-    let union = a.union(b).count();
-    if union == 0 { 0.0 } else { a.intersection(b).count() as f64 / union as f64 }
 }
 
 async fn row(store: &Store, number: &str) -> Result<store::Row> {
@@ -850,16 +837,10 @@ pub async fn list(
 ) -> Result<Vec<Summary>> {
     let mut grids = Vec::new();
     let scope = scope_of(store, actor, &mut grids).await?;
-    let phone = match query.phone.as_deref().filter(|p| !p.trim().is_empty()) {
-        Some(p) if actor.has_role(Role::HotlineOperator) => Some(
-            p.trim()
-                .parse::<PhoneNumber>()
-                .map_err(|_| invalid("phone", "电话号码无效 / not a valid phone number"))?
-                .to_string(),
-        ),
-        Some(_) => return Err(WorkOrderError::Forbidden),
-        None => None,
-    };
+    if query.phone.as_deref().is_some_and(|p| !p.trim().is_empty()) && !actor.has_role(Role::HotlineOperator) {
+        return Err(WorkOrderError::Forbidden);
+    }
+    let phone = phone("phone", query.phone.as_deref())?;
     if let Some(alarm) = query.alarm.as_deref()
         && !matches!(alarm, "none" | "yellow" | "red")
     {
@@ -958,20 +939,19 @@ pub async fn act(
     let mut details = serde_json::json!({});
     let mut event_department = row.department_id;
     let mut co_handler: Option<i64> = None;
-    let department_input = |field: &str| -> Result<routing::DepartmentRef> {
+    let department_input = || -> Result<routing::DepartmentRef> {
         let code = step.department.as_deref().map(str::trim).filter(|c| !c.is_empty());
-        let code = code.ok_or_else(|| invalid(field, "请选择部门 / name the department"))?;
-        at.routing.department(code).ok_or_else(|| invalid(field, "没有此部门 / no such department"))
+        let code = code.ok_or_else(|| invalid("department", "请选择部门 / name the department"))?;
+        at.routing.department(code).ok_or_else(|| invalid("department", "没有此部门 / no such department"))
     };
     let chosen_category;
-    let reply_text;
     match action {
         Action::Dispatch => {
             allowed(parts.dispatcher)?;
             if !matches!(state, State::Pending | State::Dispatched) {
                 return Err(wrong());
             }
-            let department = department_input("department")?;
+            let department = department_input()?;
             chosen_category = match step.category.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
                 Some(code) => {
                     at.routing.category(code).ok_or_else(|| invalid("category", "没有此分类 / no such category"))?;
@@ -1019,7 +999,7 @@ pub async fn act(
             if !matches!(state, State::Dispatched | State::Signed) {
                 return Err(wrong());
             }
-            let department = department_input("department")?;
+            let department = department_input()?;
             if Some(department.id) == row.department_id {
                 return Err(invalid("department", "已是主办部门 / already the lead department"));
             }
@@ -1052,9 +1032,8 @@ pub async fn act(
                 return Err(wrong());
             }
             need_note()?;
-            reply_text = note.clone();
             change.state = State::Replied.as_str();
-            change.reply = Some(&reply_text);
+            change.reply = Some(&note);
         }
         Action::Close => {
             allowed(parts.lead_handler || parts.dispatcher || parts.operator)?;

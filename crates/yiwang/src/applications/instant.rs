@@ -200,7 +200,6 @@ async fn facts(conn: &mut Conn, subject: &str) -> Result<serde_json::Map<String,
 
 /// What the table is asked about an application.
 pub struct Asked<'a> {
-    pub application_id: i64,
     pub item_code: &'a str,
     pub situation: &'a str,
     pub form: &'a serde_json::Map<String, serde_json::Value>,
@@ -210,13 +209,13 @@ pub struct Asked<'a> {
     pub certificates: Vec<String>,
 }
 
-/// Decides an application instantly if a rule is in force, recording the decision; `None` when
-/// the item has no rule.
-pub async fn decide(tx: &mut WriteTx, asked: Asked<'_>) -> Result<Option<Decision>> {
-    let Some((version, table)) = current(tx, asked.item_code, asked.situation).await? else { return Ok(None) };
+/// Decides an application by the rule in force, if the item has one; `None` when it has none.
+/// Only reads: the decision is stored with the application by [`record`].
+pub async fn decide(conn: &mut Conn, asked: Asked<'_>) -> Result<Option<Decision>> {
+    let Some((version, table)) = current(conn, asked.item_code, asked.situation).await? else { return Ok(None) };
     let input = serde_json::json!({
         "form": asked.form,
-        "facts": facts(tx, asked.subject).await?,
+        "facts": facts(conn, asked.subject).await?,
         "certificates": asked.certificates,
     });
     let hash = inputs_hash(&input);
@@ -229,24 +228,34 @@ pub async fn decide(tx: &mut WriteTx, asked: Asked<'_>) -> Result<Option<Decisio
             ("manual".to_owned(), "规则执行出错，转人工审核 / the rule failed; sent to staff".to_owned(), evaluation)
         }
     };
-    let now = now_ms();
+    Ok(Some(decision_from(version, outcome, reason, hash, evaluation, now_ms())))
+}
+
+/// Stores the decision taken on an application.
+pub async fn record(
+    tx: &mut WriteTx,
+    application_id: i64,
+    item_code: &str,
+    situation: &str,
+    decision: &Decision,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO decisions (application_id, item_code, situation, rule_version, rule_id, outcome, reason, inputs_hash,
                 evaluation, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(asked.application_id)
-    .bind(asked.item_code)
-    .bind(asked.situation)
-    .bind(version)
-    .bind(evaluation["matched"]["id"].as_str())
-    .bind(&outcome)
-    .bind(&reason)
-    .bind(&hash)
-    .bind(evaluation.to_string())
-    .bind(now)
+    .bind(application_id)
+    .bind(item_code)
+    .bind(situation)
+    .bind(decision.rule_version)
+    .bind(decision.rule_id.as_deref())
+    .bind(&decision.outcome)
+    .bind(&decision.reason)
+    .bind(&decision.inputs_hash)
+    .bind(decision.evaluation.to_string())
+    .bind(decision.decided_at.timestamp_millis())
     .execute(&mut **tx)
     .await?;
-    Ok(Some(decision_from(version, outcome, reason, hash, evaluation, now)))
+    Ok(())
 }
 
 fn outcome_of(evaluation: &Evaluation) -> (String, String, serde_json::Value) {

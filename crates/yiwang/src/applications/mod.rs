@@ -20,6 +20,8 @@ pub mod workflow;
 pub mod workflow_api;
 pub mod workflow_pages;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use yiwang_calendar::{Calendar, LimitClock, LimitUnit};
@@ -27,7 +29,7 @@ use yiwang_calendar::{Calendar, LimitClock, LimitUnit};
 use crate::catalog::{self, CatalogError, model::Audience};
 use crate::identity::{AccountKind, IdentityError, Principal, Role};
 use crate::ledger::{self, LedgerError};
-use crate::store::{Store, WriteTx, from_ms, now_ms, outbox};
+use crate::store::{Conn, Store, WriteTx, from_ms, now_ms, outbox};
 use model::{Action, Party, State, SuppliedMaterial, Supply};
 
 #[derive(Debug, thiserror::Error)]
@@ -283,65 +285,77 @@ pub async fn uploaded_file(
     Ok(store::file_type_and_size(conn, sha256, account_id).await?)
 }
 
-/// Checks that every uploaded material is a file the applicant uploaded.
-async fn check_uploads(tx: &mut WriteTx, applicant: i64, materials: &[SuppliedMaterial]) -> Result<()> {
+/// Checks each supplied material before anything is written: an upload must be a file the
+/// applicant uploaded, a certificate one they hold, of the type the material allows, and valid.
+async fn check_materials(
+    conn: &mut Conn,
+    applicant: i64,
+    item: &catalog::model::ItemDocument,
+    materials: &[SuppliedMaterial],
+) -> Result<()> {
     for (i, supplied) in materials.iter().enumerate() {
-        if let Supply::Upload { sha256 } = &supplied.supply
-            && (!files::is_sha256(sha256) || store::file_of(tx, sha256, applicant).await?.is_none())
-        {
-            return Err(invalid(
-                format!("materials[{i}].sha256"),
-                "未找到您上传的该文件 / no such file uploaded by you",
-            ));
+        match &supplied.supply {
+            Supply::Upload { sha256 } => {
+                if !files::is_sha256(sha256) || store::file_of(conn, sha256, applicant).await?.is_none() {
+                    return Err(invalid(
+                        format!("materials[{i}].sha256"),
+                        "未找到您上传的该文件 / no such file uploaded by you",
+                    ));
+                }
+            }
+            Supply::Certificate { id } => {
+                let material = item.materials.iter().find(|m| m.code == supplied.material);
+                let allowed = material.and_then(model::certificate_type).unwrap_or_default();
+                crate::certificates::check_use(conn, id, applicant, allowed)
+                    .await
+                    .map_err(|e| certificate_problem(i, e))?;
+            }
+            Supply::SharedData => {}
         }
     }
     Ok(())
 }
 
-/// The application whose materials are saved, as certificate uses record it.
-struct Applied<'a> {
-    id: i64,
-    number: &'a str,
-    applicant: i64,
-    item: &'a catalog::model::ItemDocument,
+fn certificate_problem(i: usize, error: crate::certificates::CertificateError) -> ApplicationError {
+    match error {
+        crate::certificates::CertificateError::NotFound => {
+            invalid(format!("materials[{i}].id"), "您没有此电子证照 / you hold no such e-certificate")
+        }
+        crate::certificates::CertificateError::Invalid { message, .. } => {
+            invalid(format!("materials[{i}].id"), message)
+        }
+        other => other.into(),
+    }
 }
 
-/// Saves how each material was supplied; an e-certificate's use is recorded for its holder to
-/// see, with the reason (申请事由).
-async fn save_materials(tx: &mut WriteTx, applied: &Applied<'_>, materials: &[SuppliedMaterial]) -> Result<()> {
+/// Saves how each checked material was supplied; an e-certificate's use is recorded for its holder
+/// to see, with the reason (申请事由).
+async fn save_materials(
+    tx: &mut WriteTx,
+    application: (i64, &str),
+    applicant: i64,
+    item: &catalog::model::ItemDocument,
+    materials: &[SuppliedMaterial],
+) -> Result<()> {
+    let (id, number) = application;
+    let mut rows: Vec<store::MaterialRow> = Vec::with_capacity(materials.len());
     for (i, supplied) in materials.iter().enumerate() {
         let (source, sha256, certificate_id) = match &supplied.supply {
             Supply::Upload { sha256 } => ("upload", Some(sha256.as_str()), None),
             Supply::SharedData => ("shared_data", None, None),
             Supply::Certificate { id } => ("certificate", None, Some(id.as_str())),
         };
-        if let Some(id) = certificate_id {
-            let material = applied.item.materials.iter().find(|m| m.code == supplied.material);
-            let allowed = material.and_then(model::certificate_type).unwrap_or_default();
-            let reason = format!("办理“{}” / applying for {}", applied.item.name, applied.item.name);
-            crate::certificates::use_for_application(
-                tx,
-                id,
-                applied.applicant,
-                allowed,
-                &applied.item.department_code,
-                applied.number,
-                &reason,
-            )
-            .await
-            .map_err(|e| match e {
-                crate::certificates::CertificateError::NotFound => {
-                    invalid(format!("materials[{i}].id"), "您没有此电子证照 / you hold no such e-certificate")
-                }
-                crate::certificates::CertificateError::Invalid { message, .. } => {
-                    invalid(format!("materials[{i}].id"), message)
-                }
-                other => other.into(),
-            })?;
+        if let Some(certificate) = certificate_id {
+            let reason = format!("办理“{}” / applying for {}", item.name, item.name);
+            crate::certificates::record_use(tx, certificate, applicant, &item.department_code, number, &reason)
+                .await
+                .map_err(|e| certificate_problem(i, e))?;
         }
-        let row = store::MaterialRow { code: &supplied.material, source, sha256, certificate_id };
-        store::set_material(tx, applied.id, row).await?;
+        // A material supplied twice counts as its last supply.
+        rows.retain(|r| r.code != supplied.material);
+        rows.push(store::MaterialRow { code: &supplied.material, source, sha256, certificate_id });
     }
+    store::set_materials(tx, id, &rows).await?;
     Ok(())
 }
 
@@ -371,16 +385,16 @@ fn china_day(now: DateTime<Utc>) -> chrono::NaiveDate {
 
 /// What taking steps needs besides the database: the calendar time limits count on, the key that
 /// signs result certificates, and the time.
-pub struct Deciding<'a> {
-    pub calendar: std::sync::Arc<Calendar>,
-    pub issuer: &'a crate::certificates::Issuer,
+pub struct Deciding {
+    pub calendar: Arc<Calendar>,
+    pub issuer: Arc<crate::certificates::Issuer>,
     pub now: DateTime<Utc>,
 }
 
-impl<'a> Deciding<'a> {
+impl Deciding {
     /// The app's calendar, issuer and clock, as a request finds them.
-    pub fn now(state: &'a crate::AppState) -> Self {
-        Deciding { calendar: state.calendar.get(), issuer: &state.issuer, now: state.clock.now() }
+    pub fn now(state: &crate::AppState) -> Self {
+        Deciding { calendar: state.calendar.get(), issuer: state.issuer.clone(), now: state.clock.now() }
     }
 }
 
@@ -388,8 +402,11 @@ impl<'a> Deciding<'a> {
 pub const REMEDY: &str = "如不服本决定，可自收到决定之日起六十日内依法申请行政复议，或者六个月内依法提起行政诉讼。";
 
 /// Submits an application for a published item; where a rule is in force it is decided at once.
-pub async fn submit(store: &Store, at: &Deciding<'_>, actor: &Principal, new: NewApplication) -> Result<Application> {
-    let (calendar, issuer, now) = (at.calendar.as_ref(), at.issuer, at.now);
+///
+/// Everything that only reads (the materials' checks, the rule and the facts it decides on, the
+/// certificate an approval issues) happens before the write, which then shares a transaction
+/// with concurrent submissions (group commit); the answer is built from what was written.
+pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApplication) -> Result<Application> {
     let audience = match actor.kind {
         AccountKind::Resident => Audience::Person,
         AccountKind::Enterprise => Audience::LegalPerson,
@@ -405,108 +422,169 @@ pub async fn submit(store: &Store, at: &Deciding<'_>, actor: &Principal, new: Ne
     if let Some(problem) = model::check(&item, &new.situation, &new.form, &new.materials).into_iter().next() {
         return Err(invalid(problem.field, problem.message));
     }
-    let mut tx = store.begin_write().await?;
-    check_uploads(&mut tx, actor.account_id, &new.materials).await?;
-    let (department_id, region_code) =
-        crate::identity::department_region(&mut tx, &item.department_code).await?.ok_or(ApplicationError::NotFound)?;
-    let today = china_day(now);
-    let sequence = store::next_sequence(&mut tx, &region_code, &today.format("%Y%m%d").to_string()).await?;
-    let number = model::number(&region_code, today, sequence);
-    let form = serde_json::Value::Object(new.form.clone()).to_string();
-    let now_ms = now.timestamp_millis();
-    let id = store::insert(
-        &mut tx,
-        store::NewApplication {
-            number: &number,
+    let form = serde_json::Value::Object(new.form.clone());
+    let (supplied, situation_code) = (new.materials.clone(), new.situation.clone());
+    let (department, steps, decision, certificate) = {
+        let mut conn = store.pool().acquire().await?;
+        check_materials(&mut conn, actor.account_id, &item, &new.materials).await?;
+        let department =
+            store::department(&mut conn, &item.department_code).await?.ok_or(ApplicationError::NotFound)?;
+        let steps = workflow::steps(&mut conn, &item.implementation_code, &item.department_code).await?;
+        let subject = crate::certificates::holder_identity(&mut conn, actor.account_id).await?.map(|(_, code, _)| code);
+        let certificates = new
+            .materials
+            .iter()
+            .filter(|m| matches!(m.supply, Supply::Certificate { .. }))
+            .filter_map(|m| item.materials.iter().find(|x| x.code == m.material))
+            .filter_map(model::certificate_type)
+            .map(str::to_owned)
+            .collect();
+        let asked = instant::Asked {
             item_code: &item.implementation_code,
-            item_version: version,
-            item_name: &item.name,
-            situation_code: &new.situation,
-            department_id,
-            applicant_id: actor.account_id,
-            form: &form,
-        },
-        now_ms,
-    )
-    .await?;
-    let applied = Applied { id, number: &number, applicant: actor.account_id, item: &item };
-    save_materials(&mut tx, &applied, &new.materials).await?;
-    let event = store::NewEvent {
-        action: "submit",
-        from_state: None,
-        to_state: State::Submitted.as_str(),
-        actor_id: Some(actor.account_id),
-        reason: "",
-        details: "{}",
-    };
-    store::insert_event(&mut tx, id, event, now_ms).await?;
-    let payload = serde_json::json!({"number": number, "item": item.implementation_code, "version": version,
-        "situation": new.situation, "form": form, "materials": new.materials});
-    record(&mut tx, &number, "application.submitted", Some(actor.account_id), &payload)?;
-    outbox::append(&mut tx, "application.submitted", &serde_json::json!({"number": number})).await?;
-
-    let subject = crate::certificates::holder_identity(&mut tx, actor.account_id).await?.map(|(_, code, _)| code);
-    let certificates = new
-        .materials
-        .iter()
-        .filter(|m| matches!(m.supply, Supply::Certificate { .. }))
-        .filter_map(|m| item.materials.iter().find(|x| x.code == m.material))
-        .filter_map(model::certificate_type)
-        .map(str::to_owned)
-        .collect();
-    let asked = instant::Asked {
-        application_id: id,
-        item_code: &item.implementation_code,
-        situation: &new.situation,
-        form: &new.form,
-        subject: subject.as_deref().unwrap_or_default(),
-        certificates,
-    };
-    if let Some(decision) = instant::decide(&mut tx, asked).await? {
-        let mut moving = Moving {
-            id,
-            number: &number,
-            applicant_id: actor.account_id,
-            form: &form,
-            item: &item,
-            state: State::Submitted,
-            resume: None,
-            clock: None,
-            alarm: "none".into(),
-            now,
+            situation: &new.situation,
+            form: &new.form,
+            subject: subject.as_deref().unwrap_or_default(),
+            certificates,
         };
-        let rule = serde_json::json!({"rule_version": decision.rule_version, "rule_id": decision.rule_id,
-            "inputs_hash": decision.inputs_hash});
-        let system = |action, reason: &'static str| Taken { action, reason, details: rule.clone(), actor: None };
-        match decision.outcome.as_str() {
-            "approve" => {
-                moving.take(&mut tx, calendar, issuer, system(Action::Accept, "秒批：即时受理")).await?;
-                let approve =
-                    Taken { action: Action::Approve, reason: &decision.reason, details: rule.clone(), actor: None };
-                moving.take(&mut tx, calendar, issuer, approve).await?;
-                moving
-                    .take(
-                        &mut tx,
-                        calendar,
-                        issuer,
-                        system(Action::Complete, "结果已电子送达 / delivered electronically"),
-                    )
-                    .await?;
+        let decision = instant::decide(&mut conn, asked).await?;
+        let certificate = match &decision {
+            Some(d) if d.outcome == "approve" => {
+                crate::certificates::prepare_for_approval(&mut conn, &item.basic_code, actor.account_id, &form).await?
             }
-            "reject" => {
-                moving.take(&mut tx, calendar, issuer, system(Action::Accept, "秒批：即时受理")).await?;
-                let basis = decision.evaluation["output"]["basis"].as_str().unwrap_or_default().to_owned();
-                let mut details = rule.clone();
-                details["basis"] = basis.into();
-                details["remedy"] = REMEDY.into();
-                let reject = Taken { action: Action::Reject, reason: &decision.reason, details, actor: None };
-                moving.take(&mut tx, calendar, issuer, reject).await?;
-            }
-            _ => {}
-        }
+            _ => None,
+        };
+        (department, steps, decision, certificate)
+    };
+    let (department_id, region_code, department_name) = department;
+    let now = at.now;
+    let now_ms = now.timestamp_millis();
+    let form_text = form.to_string();
+    let applicant = (actor.account_id, actor.display_name.clone());
+    let (calendar, issuer) = (at.calendar.clone(), at.issuer.clone());
+    let written_item = item.clone();
+    let written_decision = decision.clone();
+    let (number, moving) = store
+        .write(move |tx| {
+            Box::pin(async move {
+                let (item, decision) = (written_item, written_decision);
+                let today = china_day(now);
+                let sequence = store::next_sequence(tx, &region_code, &today.format("%Y%m%d").to_string()).await?;
+                let number = model::number(&region_code, today, sequence);
+                let application = store::NewApplication {
+                    number: &number,
+                    item_code: &item.implementation_code,
+                    item_version: version,
+                    item_name: &item.name,
+                    situation_code: &new.situation,
+                    department_id,
+                    applicant_id: applicant.0,
+                    form: &form_text,
+                };
+                let id = store::insert(tx, application, now_ms).await?;
+                save_materials(tx, (id, &number), applicant.0, &item, &new.materials).await?;
+                let mut moving = Moving::new(id, &number, applicant.0, &item, State::Submitted, now);
+                let payload = serde_json::json!({"number": number, "item": item.implementation_code, "version": version,
+                    "situation": new.situation, "form": form_text, "materials": new.materials});
+                moving.submitted(tx, &payload)?;
+                if let Some(decision) = &decision {
+                    instant::record(tx, id, &item.implementation_code, &new.situation, decision).await?;
+                    decide_at_once(tx, &mut moving, &calendar, decision, certificate)?;
+                }
+                let written = moving.save(tx, &issuer).await?;
+                Ok::<_, ApplicationError>((number, written))
+            })
+        })
+        .await?;
+    let events = moving
+        .events
+        .into_iter()
+        .map(|e| EventView {
+            action: e.action.to_owned(),
+            from_state: e.from.map(|s| s.as_str().to_owned()),
+            to_state: e.to.as_str().to_owned(),
+            actor: e.actor.map(|_| actor.display_name.clone()),
+            at: from_ms(now_ms),
+            reason: e.reason,
+            details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+        })
+        .collect();
+    let review = workflow::Review {
+        current: 0,
+        steps: steps
+            .into_iter()
+            .map(|s| workflow::StepView { name: s.name, departments: s.departments, all: s.all, signed: Vec::new() })
+            .collect(),
+    };
+    Ok(Application {
+        number,
+        item_code: item.implementation_code,
+        item_name: item.name,
+        item_version: version,
+        situation: situation_code,
+        department_code: item.department_code,
+        department_name,
+        state: moving.state,
+        form,
+        materials: material_views(&supplied),
+        submitted_at: from_ms(now_ms),
+        updated_at: from_ms(now_ms),
+        deadline: moving.deadline_at.map(from_ms),
+        clock_paused: moving.clock.is_some_and(|c| c.is_paused()),
+        alarm: moving.alarm,
+        events,
+        certificates: moving.certificates,
+        decision,
+        review,
+    })
+}
+
+/// The materials as stored: one per code (the last supply of it), in code order.
+fn material_views(supplied: &[SuppliedMaterial]) -> Vec<MaterialView> {
+    let mut views: Vec<MaterialView> = Vec::with_capacity(supplied.len());
+    for m in supplied {
+        views.retain(|v| v.material != m.material);
+        let (source, sha256, certificate_id) = match &m.supply {
+            Supply::Upload { sha256 } => ("upload", Some(sha256.clone()), None),
+            Supply::SharedData => ("shared_data", None, None),
+            Supply::Certificate { id } => ("certificate", None, Some(id.clone())),
+        };
+        views.push(MaterialView { material: m.material.clone(), source: source.into(), sha256, certificate_id });
     }
-    tx.commit().await?;
-    view(store, row(store, &number).await?).await
+    views.sort_by(|a, b| a.material.cmp(&b.material));
+    views
+}
+
+/// Takes the steps an instant decision calls for: accept, then approve and complete (with the
+/// item's certificate), or reject with the basis and the remedy.
+fn decide_at_once(
+    tx: &mut WriteTx,
+    moving: &mut Moving<'_>,
+    calendar: &Calendar,
+    decision: &instant::Decision,
+    certificate: Option<crate::certificates::Prepared>,
+) -> Result<()> {
+    let rule = serde_json::json!({"rule_version": decision.rule_version, "rule_id": decision.rule_id,
+        "inputs_hash": decision.inputs_hash});
+    let system = |action, reason: &str| Taken { action, reason: reason.to_owned(), details: rule.clone(), actor: None };
+    match decision.outcome.as_str() {
+        "approve" => {
+            moving.certificate = certificate;
+            moving.take(tx, calendar, system(Action::Accept, "秒批：即时受理"))?;
+            moving.take(tx, calendar, system(Action::Approve, &decision.reason))?;
+            moving.take(tx, calendar, system(Action::Complete, "结果已电子送达 / delivered electronically"))?;
+        }
+        "reject" => {
+            moving.take(tx, calendar, system(Action::Accept, "秒批：即时受理"))?;
+            let basis = decision.evaluation["output"]["basis"].as_str().unwrap_or_default().to_owned();
+            let mut details = rule.clone();
+            details["basis"] = basis.into();
+            details["remedy"] = REMEDY.into();
+            let reject = Taken { action: Action::Reject, reason: decision.reason.clone(), details, actor: None };
+            moving.take(tx, calendar, reject)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 pub async fn get(store: &Store, actor: &Principal, number: &str) -> Result<Application> {
@@ -577,13 +655,13 @@ fn text(field: &str, value: &str, required: bool) -> Result<String> {
 /// Takes a step on an application and returns it as it now is.
 pub async fn act(
     store: &Store,
-    at: &Deciding<'_>,
+    at: &Deciding,
     actor: &Principal,
     number: &str,
     action: Action,
     step: Step,
 ) -> Result<Application> {
-    let (calendar, issuer, now) = (at.calendar.as_ref(), at.issuer, at.now);
+    let (calendar, issuer, now) = (at.calendar.as_ref(), at.issuer.as_ref(), at.now);
     let (row, access) = visible_row(store, actor, number).await?;
     if !access.parties.contains(&action.party()) {
         return Err(ApplicationError::Forbidden);
@@ -637,13 +715,25 @@ pub async fn act(
         _ => {}
     }
 
+    let certificate = {
+        let mut conn = store.pool().acquire().await?;
+        if action == Action::Supplement {
+            check_materials(&mut conn, row.applicant_id, &item, &step.materials).await?;
+        }
+        match action {
+            Action::Approve => {
+                let form: serde_json::Value = serde_json::from_str(&row.form).unwrap_or_default();
+                crate::certificates::prepare_for_approval(&mut conn, &item.basic_code, row.applicant_id, &form).await?
+            }
+            _ => None,
+        }
+    };
     let mut tx = store.begin_write().await?;
     if action == Action::Supplement {
-        check_uploads(&mut tx, row.applicant_id, &step.materials).await?;
-        let applied = Applied { id: row.id, number: &row.number, applicant: row.applicant_id, item: &item };
-        save_materials(&mut tx, &applied, &step.materials).await?;
+        save_materials(&mut tx, (row.id, &row.number), row.applicant_id, &item, &step.materials).await?;
     }
     let mut moving = Moving::from_row(&row, &item, now);
+    moving.certificate = certificate;
     let current = row.review_step as usize;
     let last = current + 1 >= access.steps.len();
     let by = Some(actor.account_id);
@@ -655,8 +745,7 @@ pub async fn act(
                 .ok_or_else(|| invalid("to_step", "只能退回到之前的环节 / return to an earlier step"))?;
             workflow::go_to(&mut tx, row.id, to).await?;
             details.insert("to_step".into(), to.into());
-            let taken = Taken { action, reason: &reason, details: serde_json::Value::Object(details), actor: by };
-            moving.note(&mut tx, taken).await?;
+            moving.note(&mut tx, Taken { action, reason, details: serde_json::Value::Object(details), actor: by })?;
         }
         Action::Approve => {
             let department = access.deciding_for.clone().ok_or(ApplicationError::Forbidden)?;
@@ -666,98 +755,157 @@ pub async fn act(
             let step_done = !here.all || here.departments.iter().all(|d| signed.contains(d));
             details.insert("step".into(), current.into());
             details.insert("department".into(), department.into());
-            let taken = Taken { action, reason: &reason, details: serde_json::Value::Object(details), actor: by };
+            let taken = Taken { action, reason, details: serde_json::Value::Object(details), actor: by };
             if step_done && last {
-                moving.take(&mut tx, calendar, issuer, taken).await?;
+                moving.take(&mut tx, calendar, taken)?;
             } else {
                 if step_done {
                     workflow::go_to(&mut tx, row.id, current + 1).await?;
                 }
-                moving.note(&mut tx, taken).await?;
+                moving.note(&mut tx, taken)?;
             }
         }
         _ => {
-            let taken = Taken { action, reason: &reason, details: serde_json::Value::Object(details), actor: by };
-            moving.take(&mut tx, calendar, issuer, taken).await?;
+            moving.take(
+                &mut tx,
+                calendar,
+                Taken { action, reason, details: serde_json::Value::Object(details), actor: by },
+            )?;
         }
     }
+    moving.save(&mut tx, issuer).await?;
     tx.commit().await?;
     view(store, self::row(store, number).await?).await
 }
 
-/// An application being moved within a transaction.
+/// An application being moved within a transaction. Steps are worked out in memory, each with its
+/// evidence leaf and outbox event; [`Moving::save`] then writes the new state once (only if the
+/// application is still as it was read: a concurrent step that moved it first wins), the events,
+/// and the certificate an approval issues.
 struct Moving<'a> {
     id: i64,
     number: &'a str,
     applicant_id: i64,
-    form: &'a str,
     item: &'a catalog::model::ItemDocument,
+    /// The state as read; the state is saved only from it.
+    read_state: State,
     state: State,
     resume: Option<State>,
     clock: Option<LimitClock>,
+    deadline_at: Option<i64>,
     alarm: String,
     /// When the steps are taken.
     now: DateTime<Utc>,
+    /// Whether a step changed the state, so it must be saved.
+    moved: bool,
+    events: Vec<PendingEvent>,
+    /// Issued when an approval is saved, if the item's approval produces one.
+    certificate: Option<crate::certificates::Prepared>,
+    approved: bool,
+}
+
+/// An event waiting to be saved.
+struct PendingEvent {
+    action: &'static str,
+    from: Option<State>,
+    to: State,
+    actor: Option<i64>,
+    reason: String,
+    details: String,
+}
+
+/// What saving wrote: the application's new state and events, and the certificates issued.
+struct Written {
+    state: State,
+    clock: Option<LimitClock>,
+    deadline_at: Option<i64>,
+    alarm: String,
+    events: Vec<PendingEvent>,
+    certificates: Vec<String>,
 }
 
 /// One step, with who took it (`None`: the system, for an instant decision) and why.
-struct Taken<'a> {
+struct Taken {
     action: Action,
-    reason: &'a str,
+    reason: String,
     details: serde_json::Value,
     actor: Option<i64>,
 }
 
 impl<'a> Moving<'a> {
-    fn from_row(row: &'a store::ApplicationRow, item: &'a catalog::model::ItemDocument, now: DateTime<Utc>) -> Self {
+    fn new(
+        id: i64,
+        number: &'a str,
+        applicant_id: i64,
+        item: &'a catalog::model::ItemDocument,
+        state: State,
+        now: DateTime<Utc>,
+    ) -> Self {
         Moving {
-            id: row.id,
-            number: &row.number,
-            applicant_id: row.applicant_id,
-            form: &row.form,
+            id,
+            number,
+            applicant_id,
             item,
-            state: State::parse(&row.state).unwrap_or(State::Submitted),
+            read_state: state,
+            state,
+            resume: None,
+            clock: None,
+            deadline_at: None,
+            alarm: "none".into(),
+            now,
+            moved: false,
+            events: Vec::new(),
+            certificate: None,
+            approved: false,
+        }
+    }
+
+    fn from_row(row: &'a store::ApplicationRow, item: &'a catalog::model::ItemDocument, now: DateTime<Utc>) -> Self {
+        let state = State::parse(&row.state).unwrap_or(State::Submitted);
+        Moving {
             resume: row.resume_state.as_deref().and_then(State::parse),
             clock: row.clock.as_deref().and_then(|c| serde_json::from_str(c).ok()),
+            deadline_at: row.deadline_at,
             alarm: row.alarm.clone(),
-            now,
+            ..Moving::new(row.id, &row.number, row.applicant_id, item, state, now)
         }
+    }
+
+    /// Records the submission itself, the first event of every application.
+    fn submitted(&mut self, tx: &mut WriteTx, payload: &serde_json::Value) -> Result<()> {
+        let applicant = Some(self.applicant_id);
+        record(tx, self.number, "application.submitted", applicant, payload)?;
+        outbox::append(tx, "application.submitted", &serde_json::json!({"number": self.number}))?;
+        self.events.push(PendingEvent {
+            action: "submit",
+            from: None,
+            to: State::Submitted,
+            actor: applicant,
+            reason: String::new(),
+            details: "{}".into(),
+        });
+        Ok(())
     }
 
     /// Records a step that keeps the state: a sign-off within a review step (会签), or a return to
     /// an earlier step.
-    async fn note(&mut self, tx: &mut WriteTx, step: Taken<'_>) -> Result<()> {
+    fn note(&mut self, tx: &mut WriteTx, step: Taken) -> Result<()> {
         let Taken { action, reason, details, actor } = step;
         let (label, kind) = match action {
             Action::Return => ("return", "application.returned"),
             _ => ("sign_off", "application.signed_off"),
         };
-        let details_text = details.to_string();
-        let event = store::NewEvent {
-            action: label,
-            from_state: Some(self.state.as_str()),
-            to_state: self.state.as_str(),
-            actor_id: actor,
-            reason,
-            details: &details_text,
-        };
-        store::insert_event(tx, self.id, event, self.now.timestamp_millis()).await?;
         let payload = serde_json::json!({"number": self.number, "action": label, "reason": reason, "details": details});
         record(tx, self.number, kind, actor, &payload)?;
-        outbox::append(tx, kind, &serde_json::json!({"number": self.number})).await?;
+        outbox::append(tx, kind, &serde_json::json!({"number": self.number}))?;
+        let (from, to) = (Some(self.state), self.state);
+        self.events.push(PendingEvent { action: label, from, to, actor, reason, details: details.to_string() });
         Ok(())
     }
 
     /// Takes a step: the clock (started at acceptance, paused for a supplement, stopped by a
-    /// decision), the state, the event, the evidence leaf, the outbox event and, on approval, the
-    /// item's certificate. A concurrent step that moved the application first wins.
-    async fn take(
-        &mut self,
-        tx: &mut WriteTx,
-        calendar: &Calendar,
-        issuer: &crate::certificates::Issuer,
-        step: Taken<'_>,
-    ) -> Result<()> {
+    /// decision), the state, the event, the evidence leaf and the outbox event.
+    fn take(&mut self, tx: &mut WriteTx, calendar: &Calendar, step: Taken) -> Result<()> {
         let Taken { action, reason, details, actor } = step;
         let from = self.state;
         let next = action
@@ -781,32 +929,11 @@ impl<'a> Moving<'a> {
             _ => {}
         }
         let running = next == State::Accepted;
-        let deadline_at =
+        self.deadline_at =
             self.clock.as_ref().filter(|_| running).and_then(|c| c.deadline(calendar)).map(|d| d.timestamp_millis());
-        let clock_json = self.clock.as_ref().and_then(|c| serde_json::to_string(c).ok());
-        let resume_state = (action == Action::RequestSupplement).then_some(from.as_str());
-        let alarm = if running { self.alarm.clone() } else { "none".to_owned() };
-        let transition = store::Transition {
-            state: next.as_str(),
-            resume_state,
-            clock: clock_json.as_deref(),
-            deadline_at,
-            alarm: &alarm,
-        };
-        let now_ms = now.timestamp_millis();
-        if !store::transition(tx, self.id, from.as_str(), transition, now_ms).await? {
-            return Err(ApplicationError::WrongState { action: action.as_str(), state: from.as_str() });
+        if !running {
+            self.alarm = "none".into();
         }
-        let details_text = details.to_string();
-        let event = store::NewEvent {
-            action: action.as_str(),
-            from_state: Some(from.as_str()),
-            to_state: next.as_str(),
-            actor_id: actor,
-            reason,
-            details: &details_text,
-        };
-        store::insert_event(tx, self.id, event, now_ms).await?;
         let kind = match action {
             Action::Accept => "application.accepted",
             Action::Refuse => "application.refused",
@@ -821,24 +948,67 @@ impl<'a> Moving<'a> {
         let payload = serde_json::json!({"number": self.number, "action": action.as_str(), "from": from.as_str(),
             "to": next.as_str(), "reason": reason, "details": details});
         record(tx, self.number, kind, actor, &payload)?;
-        outbox::append(tx, kind, &serde_json::json!({"number": self.number, "state": next.as_str()})).await?;
-        if action == Action::Approve {
-            let form: serde_json::Value = serde_json::from_str(self.form).unwrap_or_default();
-            crate::certificates::issue_for_approval(
-                tx,
-                issuer,
-                &self.item.basic_code,
-                self.applicant_id,
-                &form,
-                self.number,
-                actor,
-            )
-            .await?;
-        }
+        outbox::append(tx, kind, &serde_json::json!({"number": self.number, "state": next.as_str()}))?;
+        self.events.push(PendingEvent {
+            action: action.as_str(),
+            from: Some(from),
+            to: next,
+            actor,
+            reason,
+            details: details.to_string(),
+        });
+        self.approved |= action == Action::Approve;
         self.state = next;
         self.resume = if action == Action::RequestSupplement { Some(from) } else { None };
-        self.alarm = alarm;
+        self.moved = true;
         Ok(())
+    }
+
+    /// Writes what the steps did: the state (only from the state read), the events, and on
+    /// approval the item's certificate.
+    async fn save(self, tx: &mut WriteTx, issuer: &crate::certificates::Issuer) -> Result<Written> {
+        let now_ms = self.now.timestamp_millis();
+        if self.moved {
+            let clock_json = self.clock.as_ref().and_then(|c| serde_json::to_string(c).ok());
+            let transition = store::Transition {
+                state: self.state.as_str(),
+                resume_state: self.resume.map(State::as_str),
+                clock: clock_json.as_deref(),
+                deadline_at: self.deadline_at,
+                alarm: &self.alarm,
+            };
+            if !store::transition(tx, self.id, self.read_state.as_str(), transition, now_ms).await? {
+                return Err(ApplicationError::WrongState { action: "save", state: self.read_state.as_str() });
+            }
+        }
+        let events: Vec<store::NewEvent> = self
+            .events
+            .iter()
+            .map(|e| store::NewEvent {
+                action: e.action,
+                from_state: e.from.map(State::as_str),
+                to_state: e.to.as_str(),
+                actor_id: e.actor,
+                reason: &e.reason,
+                details: &e.details,
+            })
+            .collect();
+        store::insert_events(tx, self.id, &events, now_ms).await?;
+        let mut certificates = Vec::new();
+        if self.approved
+            && let Some(prepared) = self.certificate
+        {
+            let by = self.events.iter().rev().find(|e| e.action == Action::Approve.as_str()).and_then(|e| e.actor);
+            certificates.push(crate::certificates::issue(tx, issuer, prepared, Some(self.number), by).await?);
+        }
+        Ok(Written {
+            state: self.state,
+            clock: self.clock,
+            deadline_at: self.deadline_at,
+            alarm: self.alarm,
+            events: self.events,
+            certificates,
+        })
     }
 }
 
@@ -869,7 +1039,7 @@ pub async fn raise_alarms(store: &Store, calendar: &Calendar, now: DateTime<Utc>
     let mut tx = store.begin_write().await?;
     for (id, alarm) in &changes {
         store::set_alarm(&mut tx, *id, alarm).await?;
-        outbox::append(&mut tx, "application.alarm", &serde_json::json!({"id": id, "alarm": alarm})).await?;
+        outbox::append(&mut tx, "application.alarm", &serde_json::json!({"id": id, "alarm": alarm}))?;
     }
     tx.commit().await?;
     Ok(changes.len())

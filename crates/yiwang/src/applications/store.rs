@@ -48,6 +48,14 @@ pub async fn file_type_and_size(
         .await
 }
 
+/// (id, region code, name) of a department.
+pub async fn department(conn: &mut Conn, code: &str) -> Result<Option<(i64, String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, region_code, name FROM departments WHERE code = $1")
+        .bind(code)
+        .fetch_optional(conn)
+        .await
+}
+
 /// The next number of the day in a region.
 pub async fn next_sequence(conn: &mut Conn, region_code: &str, day: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
@@ -98,19 +106,27 @@ pub struct MaterialRow<'a> {
     pub certificate_id: Option<&'a str>,
 }
 
-pub async fn set_material(conn: &mut Conn, application_id: i64, m: MaterialRow<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO application_materials (application_id, material_code, source, sha256, certificate_id)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (application_id, material_code) DO UPDATE SET source = $3, sha256 = $4, certificate_id = $5",
-    )
-    .bind(application_id)
-    .bind(m.code)
-    .bind(m.source)
-    .bind(m.sha256)
-    .bind(m.certificate_id)
-    .execute(conn)
-    .await?;
+/// Saves how materials were supplied, replacing what an earlier supply of the same material said.
+/// At most one row per material code (PostgreSQL refuses to update a row twice in one statement).
+pub async fn set_materials(conn: &mut Conn, application_id: i64, rows: &[MaterialRow<'_>]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = (0..rows.len())
+        .map(|i| format!("($1, ${}, ${}, ${}, ${})", 4 * i + 2, 4 * i + 3, 4 * i + 4, 4 * i + 5))
+        .collect();
+    let sql = format!(
+        "INSERT INTO application_materials (application_id, material_code, source, sha256, certificate_id) VALUES {}
+         ON CONFLICT (application_id, material_code)
+         DO UPDATE SET source = excluded.source, sha256 = excluded.sha256, certificate_id = excluded.certificate_id",
+        values.join(", ")
+    );
+    // Only placeholders are spliced in; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(application_id);
+    for m in rows {
+        query = query.bind(m.code).bind(m.source).bind(m.sha256).bind(m.certificate_id);
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 
@@ -220,22 +236,37 @@ pub struct NewEvent<'a> {
     pub details: &'a str,
 }
 
-pub async fn insert_event(conn: &mut Conn, application_id: i64, e: NewEvent<'_>, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Appends events to an application's history in one statement, numbered after those it has.
+pub async fn insert_events(
+    conn: &mut Conn,
+    application_id: i64,
+    events: &[NewEvent<'_>],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = (0..events.len())
+        .map(|i| {
+            let b = 6 * i + 2;
+            format!("({}, ${}, ${}, ${}, ${}, ${}, ${})", i + 1, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+        })
+        .collect();
+    // `VALUES` columns are named column1… on both backends; the numbering reads the history once.
+    let sql = format!(
         "INSERT INTO application_events (application_id, seq, action, from_state, to_state, actor_id, at, reason, details)
-         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM application_events WHERE application_id = $1),
-                 $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(application_id)
-    .bind(e.action)
-    .bind(e.from_state)
-    .bind(e.to_state)
-    .bind(e.actor_id)
-    .bind(now)
-    .bind(e.reason)
-    .bind(e.details)
-    .execute(conn)
-    .await?;
+         SELECT $1, base.last + v.column1, v.column2, v.column3, v.column4, v.column5, $2, v.column6, v.column7
+         FROM (SELECT COALESCE(MAX(seq), 0) AS last FROM application_events WHERE application_id = $1) base
+         CROSS JOIN (VALUES {}) v",
+        values.join(", ")
+    );
+    // Only placeholders and row numbers are spliced in; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(application_id).bind(now);
+    for e in events {
+        query =
+            query.bind(e.action).bind(e.from_state).bind(e.to_state).bind(e.actor_id).bind(e.reason).bind(e.details);
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 

@@ -111,7 +111,7 @@ pub async fn set_day(
     let mut tx = store.begin_write().await?;
     store::upsert(&mut tx, &day, Some(actor.account_id), now_ms()).await?;
     let event = serde_json::json!({"day": day.date, "kind": day.kind, "name": day.name, "by": actor.account_id});
-    outbox::append(&mut tx, "calendar.day_set", &event).await?;
+    outbox::append(&mut tx, "calendar.day_set", &event)?;
     // Legal deadlines follow this table, so every edit is provable.
     ledger::record(
         &mut tx,
@@ -136,7 +136,7 @@ pub async fn remove_day(
         return Err(CalendarAdminError::NotFound);
     }
     let event = serde_json::json!({"day": date, "by": actor.account_id});
-    outbox::append(&mut tx, "calendar.day_removed", &event).await?;
+    outbox::append(&mut tx, "calendar.day_removed", &event)?;
     ledger::record(
         &mut tx,
         "calendar.day_removed",

@@ -128,7 +128,7 @@ pub async fn publish(
         store::insert_version(tx, version.0, version.1, &document, by, now).await?;
         let event =
             serde_json::json!({"implementation_code": item.implementation_code, "version": version.1, "by": by});
-        outbox::append(tx, "catalog.item_published", &event).await?;
+        outbox::append(tx, "catalog.item_published", &event)?;
         ledger::append(
             tx,
             ledger::Entry {

@@ -176,47 +176,99 @@ fn body_of(note: &str) -> Result<CertificateBody> {
     serde_json::from_str(text).map_err(|e| CertificateError::Key(format!("stored certificate unreadable: {e}")))
 }
 
-/// Issues a certificate of `type_code` to the holder, in the caller's transaction; returns its
-/// identifier. The issue writes an evidence leaf and an outbox event.
-async fn issue(
-    tx: &mut WriteTx,
-    issuer: &Issuer,
+/// A certificate ready to issue: everything it says but its identifier and time. Prepared from
+/// reads before the write transaction, so the transaction only numbers, signs and stores it.
+pub struct Prepared {
+    type_code: String,
+    type_name: String,
+    issuer_code: String,
+    issuer_name: String,
+    validity_days: Option<i64>,
+    holder_account_id: i64,
+    holder_code_type: String,
+    holder_code: String,
+    holder_name: String,
+    data: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Prepares a certificate of a type for a holder.
+async fn prepare(
+    conn: &mut Conn,
     certificate_type: &store::TypeRow,
     holder_account_id: i64,
     data: serde_json::Map<String, serde_json::Value>,
-    application_number: Option<&str>,
-    by: Option<i64>,
-) -> Result<String> {
-    let (code, type_name, department_code, _, _, validity_days) = certificate_type.clone();
-    let issuer_name = department_name(tx, &department_code).await?;
-    let issuer_code: String = department_code.chars().filter(char::is_ascii_alphanumeric).collect();
-    let (holder_code_type, holder_code, holder_name) = store::holder_identity(tx, holder_account_id)
+) -> Result<Prepared> {
+    let (type_code, type_name, department_code, _, _, validity_days) = certificate_type.clone();
+    let issuer_name = department_name(conn, &department_code).await?;
+    let (holder_code_type, holder_code, holder_name) = store::holder_identity(conn, holder_account_id)
         .await?
         .ok_or_else(|| invalid("holder", "持证人不存在 / no such holder"))?;
-    let serial = store::next_serial(tx, &code, &issuer_code).await?;
-    let id = model::identifier(&code, &issuer_code, serial, 1)
-        .ok_or_else(|| invalid("type_code", "证照类型代码只能含字母数字 / letters and digits only"))?;
-    let issued_at = Utc::now();
-    let expires_at = validity_days.map(|d| issued_at + chrono::TimeDelta::days(d));
-    let body = CertificateBody {
-        format: BODY_FORMAT.into(),
-        id: id.clone(),
-        type_code: code.clone(),
+    Ok(Prepared {
+        type_code,
         type_name,
-        issuer_code,
+        issuer_code: department_code.chars().filter(char::is_ascii_alphanumeric).collect(),
         issuer_name,
+        validity_days,
+        holder_account_id,
         holder_code_type,
         holder_code,
         holder_name,
         data,
+    })
+}
+
+/// The certificate an item's approval produces, if the item has one, prepared for the holder with
+/// its fields taken from the application's form.
+pub async fn prepare_for_approval(
+    conn: &mut Conn,
+    item_basic_code: &str,
+    holder_account_id: i64,
+    form: &serde_json::Value,
+) -> Result<Option<Prepared>> {
+    let Some(type_code) = store::result_type(conn, item_basic_code).await? else { return Ok(None) };
+    let certificate_type = store::type_by_code(conn, &type_code).await?.ok_or(CertificateError::NotFound)?;
+    let fields: Vec<serde_json::Value> = serde_json::from_str(&certificate_type.4).unwrap_or_default();
+    let data = fields
+        .iter()
+        .filter_map(|f| f["key"].as_str())
+        .filter_map(|key| form.get(key).filter(|v| !v.is_null()).map(|v| (key.to_owned(), v.clone())))
+        .collect();
+    Ok(Some(prepare(conn, &certificate_type, holder_account_id, data).await?))
+}
+
+/// Issues a prepared certificate in the caller's transaction: numbers, signs and stores it, with
+/// an evidence leaf and an outbox event; returns its identifier.
+pub async fn issue(
+    tx: &mut WriteTx,
+    issuer: &Issuer,
+    prepared: Prepared,
+    application_number: Option<&str>,
+    by: Option<i64>,
+) -> Result<String> {
+    let serial = store::next_serial(tx, &prepared.type_code, &prepared.issuer_code).await?;
+    let id = model::identifier(&prepared.type_code, &prepared.issuer_code, serial, 1)
+        .ok_or_else(|| invalid("type_code", "证照类型代码只能含字母数字 / letters and digits only"))?;
+    let issued_at = Utc::now();
+    let expires_at = prepared.validity_days.map(|d| issued_at + chrono::TimeDelta::days(d));
+    let body = CertificateBody {
+        format: BODY_FORMAT.into(),
+        id: id.clone(),
+        type_code: prepared.type_code.clone(),
+        type_name: prepared.type_name,
+        issuer_code: prepared.issuer_code,
+        issuer_name: prepared.issuer_name,
+        holder_code_type: prepared.holder_code_type,
+        holder_code: prepared.holder_code,
+        holder_name: prepared.holder_name,
+        data: prepared.data,
         issued_at,
         expires_at,
     };
     let (note, sm2_signature) = issuer.sign(&body)?;
     let row = store::NewCertificate {
         id: &id,
-        type_code: &code,
-        holder_account_id,
+        type_code: &prepared.type_code,
+        holder_account_id: prepared.holder_account_id,
         note: &note,
         sm2_signature: &sm2_signature,
         issued_at: issued_at.timestamp_millis(),
@@ -233,34 +285,12 @@ async fn issue(
             payload: note.as_bytes(),
         },
     )?;
-    outbox::append(tx, "certificate.issued", &serde_json::json!({"id": id, "type": code})).await?;
+    outbox::append(tx, "certificate.issued", &serde_json::json!({"id": id, "type": prepared.type_code}))?;
     Ok(id)
 }
 
 async fn department_name(conn: &mut Conn, code: &str) -> Result<String> {
     Ok(store::department_name(conn, code).await?.unwrap_or_else(|| code.to_owned()))
-}
-
-/// Issues the certificate an item's approval produces, if the item has one; its fields come from
-/// the application's form.
-pub async fn issue_for_approval(
-    tx: &mut WriteTx,
-    issuer: &Issuer,
-    item_basic_code: &str,
-    holder_account_id: i64,
-    form: &serde_json::Value,
-    application_number: &str,
-    by: Option<i64>,
-) -> Result<Option<String>> {
-    let Some(type_code) = store::result_type(tx, item_basic_code).await? else { return Ok(None) };
-    let certificate_type = store::type_by_code(tx, &type_code).await?.ok_or(CertificateError::NotFound)?;
-    let fields: Vec<serde_json::Value> = serde_json::from_str(&certificate_type.4).unwrap_or_default();
-    let data = fields
-        .iter()
-        .filter_map(|f| f["key"].as_str())
-        .filter_map(|key| form.get(key).filter(|v| !v.is_null()).map(|v| (key.to_owned(), v.clone())))
-        .collect();
-    Ok(Some(issue(tx, issuer, &certificate_type, holder_account_id, data, Some(application_number), by).await?))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -350,7 +380,7 @@ pub async fn revoke(store: &Store, actor: &Principal, id: &str, reason: &str) ->
             payload: payload.to_string().as_bytes(),
         },
     )?;
-    outbox::append(&mut tx, "certificate.revoked", &payload).await?;
+    outbox::append(&mut tx, "certificate.revoked", &payload)?;
     tx.commit().await?;
     get(store, actor, id).await
 }
@@ -393,18 +423,15 @@ pub async fn verify(store: &Store, issuer: &Issuer, token: &str) -> Result<Verif
     }
 }
 
-/// Records a department's use of a holder's certificate for an application (免证办), after
-/// checking that the holder holds it, it is of the type the material allows, and it is valid.
-pub async fn use_for_application(
-    tx: &mut WriteTx,
+/// Checks that a certificate may stand in for a material: the holder's own, of the type the
+/// material allows, and valid now.
+pub async fn check_use(
+    conn: &mut Conn,
     certificate_id: &str,
     holder_account_id: i64,
     allowed_type_name: &str,
-    department_code: &str,
-    application_number: &str,
-    reason: &str,
 ) -> Result<()> {
-    let row = store::select(tx, Some(certificate_id), None).await?.into_iter().next();
+    let row = store::select(conn, Some(certificate_id), None).await?.into_iter().next();
     let row = row.filter(|r| r.holder_account_id == holder_account_id).ok_or(CertificateError::NotFound)?;
     if row.type_name != allowed_type_name {
         return Err(invalid(
@@ -415,6 +442,19 @@ pub async fn use_for_application(
     if status(&row, now_ms()) != "valid" {
         return Err(invalid("certificate", "证照已吊销或过期 / revoked or expired"));
     }
+    Ok(())
+}
+
+/// Records a checked certificate's use for an application, which its holder sees with the reason
+/// (申请事由); fails if it was revoked or expired since the check.
+pub async fn record_use(
+    tx: &mut WriteTx,
+    certificate_id: &str,
+    holder_account_id: i64,
+    department_code: &str,
+    application_number: &str,
+    reason: &str,
+) -> Result<()> {
     let new = store::NewUse {
         certificate_id,
         department_code,
@@ -422,7 +462,9 @@ pub async fn use_for_application(
         reason,
         used_by: Some(holder_account_id),
     };
-    store::insert_use(tx, new, now_ms()).await?;
+    if !store::insert_use(tx, new, now_ms()).await? {
+        return Err(invalid("certificate", "证照已吊销或过期 / revoked or expired"));
+    }
     Ok(())
 }
 
@@ -544,7 +586,8 @@ pub async fn load_demo(tx: &mut WriteTx, issuer: &Issuer) -> Result<()> {
             .await?;
     for (account_id, id_number, name) in residents {
         let data = serde_json::json!({"applicant_name": name, "id_number": id_number});
-        issue(tx, issuer, id_card, account_id, data.as_object().cloned().unwrap_or_default(), None, None).await?;
+        let prepared = prepare(tx, id_card, account_id, data.as_object().cloned().unwrap_or_default()).await?;
+        issue(tx, issuer, prepared, None, None).await?;
     }
     let enterprises: Vec<(i64, String)> =
         sqlx::query_as("SELECT account_id, name FROM enterprises WHERE account_id IS NOT NULL ORDER BY id")
@@ -552,8 +595,8 @@ pub async fn load_demo(tx: &mut WriteTx, issuer: &Issuer) -> Result<()> {
             .await?;
     for (account_id, name) in enterprises {
         let data = serde_json::json!({"name": name});
-        issue(tx, issuer, business_licence, account_id, data.as_object().cloned().unwrap_or_default(), None, None)
-            .await?;
+        let prepared = prepare(tx, business_licence, account_id, data.as_object().cloned().unwrap_or_default()).await?;
+        issue(tx, issuer, prepared, None, None).await?;
     }
     Ok(())
 }

@@ -151,10 +151,13 @@ pub struct NewUse<'a> {
     pub used_by: Option<i64>,
 }
 
-pub async fn insert_use(conn: &mut Conn, u: NewUse<'_>, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Records a use, only while the certificate is unrevoked and unexpired at `now`; false if it no
+/// longer is (revoked since it was checked).
+pub async fn insert_use(conn: &mut Conn, u: NewUse<'_>, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "INSERT INTO certificate_uses (certificate_id, department_code, application_number, reason, used_by, at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         SELECT $1, $2, $3, $4, $5, $6 FROM certificates
+         WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $6)",
     )
     .bind(u.certificate_id)
     .bind(u.department_code)
@@ -164,7 +167,7 @@ pub async fn insert_use(conn: &mut Conn, u: NewUse<'_>, now: i64) -> Result<(), 
     .bind(now)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// (department name, application number, reason, at) of a certificate's uses, newest first.

@@ -287,7 +287,7 @@ pub async fn issue_api_token(store: &Store, actor: &Principal, name: &str) -> Re
     let id = store::insert_api_token(&mut tx, actor.account_id, name, &hash, now, expires_at).await?;
     let event =
         serde_json::json!({"account_id": actor.account_id, "token_id": id, "name": name, "expires_at": expires_at});
-    outbox::append(&mut tx, "identity.api_token_issued", &event).await?;
+    outbox::append(&mut tx, "identity.api_token_issued", &event)?;
     ledger::record(
         &mut tx,
         "identity.api_token_issued",
@@ -427,7 +427,7 @@ pub async fn register_resident(tx: &mut WriteTx, input: NewResident, password_ha
         .await
         .map_err(duplicate)?;
     let event = serde_json::json!({"resident_id": id, "region_code": input.region_code});
-    outbox::append(tx, "identity.resident_registered", &event).await?;
+    outbox::append(tx, "identity.resident_registered", &event)?;
     // The ID number and name stay out of the log; the payload hash covers the full record.
     let record =
         serde_json::json!({"resident_id": id, "id_number": login, "name": name, "region_code": input.region_code});
@@ -468,7 +468,7 @@ pub async fn register_enterprise(tx: &mut WriteTx, input: NewEnterprise, passwor
     };
     let id = store::insert_enterprise(tx, row, now).await.map_err(duplicate)?;
     let event = serde_json::json!({"enterprise_id": id, "credit_code": login, "region_code": input.region_code});
-    outbox::append(tx, "identity.enterprise_registered", &event).await?;
+    outbox::append(tx, "identity.enterprise_registered", &event)?;
     ledger::record(
         tx,
         "identity.enterprise_registered",
@@ -538,7 +538,7 @@ pub async fn create_staff(
     let roles: Vec<_> = input.roles.iter().map(|(d, r)| serde_json::json!({"department_id": d, "role": r})).collect();
     let event =
         serde_json::json!({"account_id": id, "login": login, "roles": roles, "by": actor.map(|a| a.account_id)});
-    outbox::append(tx, "identity.staff_created", &event).await?;
+    outbox::append(tx, "identity.staff_created", &event)?;
     // Who may decide what is itself a decision worth proving.
     ledger::record(
         tx,

@@ -77,19 +77,23 @@ impl std::fmt::Debug for Store {
 /// A write transaction. Dereferences to the connection; nothing is kept unless [`WriteTx::commit`]
 /// is called, so an early return through `?` rolls back.
 ///
-/// Evidence-log leaves appended in it wait in memory and are written just before `COMMIT`, so the
-/// log's single row of state is locked for the shortest time and many leaves go in one statement.
+/// Evidence-log leaves and outbox events appended in it wait in memory and are written just before
+/// `COMMIT`, so the log's single row of state is locked for the shortest time and many leaves (and
+/// events) go in one statement.
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
     _writer: Option<OwnedMutexGuard<()>>,
     backend: Backend,
     pending_leaves: Vec<PendingLeaf>,
+    pending_events: Vec<outbox::PendingEvent>,
     ledger_frontier: Arc<std::sync::Mutex<Option<Frontier>>>,
 }
 
 impl WriteTx {
     /// Commits; returns the indexes the evidence log gave this transaction's leaves.
     pub async fn commit(mut self) -> Result<std::ops::Range<u64>, sqlx::Error> {
+        let events = std::mem::take(&mut self.pending_events);
+        outbox::insert(&mut self.tx, &events).await?;
         if self.pending_leaves.is_empty() {
             self.tx.commit().await?;
             return Ok(0..0);
@@ -109,12 +113,18 @@ impl WriteTx {
         self.pending_leaves.push(leaf);
     }
 
-    fn pending_mark(&self) -> usize {
-        self.pending_leaves.len()
+    pub(crate) fn push_event(&mut self, event: outbox::PendingEvent) {
+        self.pending_events.push(event);
     }
 
-    fn rollback_pending_to(&mut self, mark: usize) {
-        self.pending_leaves.truncate(mark);
+    /// How many leaves and events wait, so a savepoint rolled back can drop those it added.
+    fn pending_mark(&self) -> (usize, usize) {
+        (self.pending_leaves.len(), self.pending_events.len())
+    }
+
+    fn rollback_pending_to(&mut self, (leaves, events): (usize, usize)) {
+        self.pending_leaves.truncate(leaves);
+        self.pending_events.truncate(events);
     }
 }
 
@@ -218,6 +228,7 @@ impl Store {
             _writer: writer,
             backend: self.backend,
             pending_leaves: Vec::new(),
+            pending_events: Vec::new(),
             ledger_frontier: self.ledger_frontier.clone(),
         })
     }

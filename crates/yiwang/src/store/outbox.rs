@@ -4,16 +4,39 @@
 
 use serde::Serialize;
 
-use super::{Conn, now_ms};
+use super::{Conn, WriteTx, now_ms};
 
-pub async fn append(conn: &mut Conn, topic: &str, payload: &impl Serialize) -> Result<i64, sqlx::Error> {
+/// An event waiting in its transaction; written with the others just before `COMMIT`.
+pub struct PendingEvent {
+    topic: String,
+    payload: String,
+    at_ms: i64,
+}
+
+/// Adds an event to the transaction; it is stored if and when the transaction commits.
+pub fn append(tx: &mut WriteTx, topic: &str, payload: &impl Serialize) -> Result<(), sqlx::Error> {
     let payload = serde_json::to_string(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query_scalar("INSERT INTO outbox (topic, payload, created_at) VALUES ($1, $2, $3) RETURNING id")
-        .bind(topic)
-        .bind(payload)
-        .bind(now_ms())
-        .fetch_one(conn)
-        .await
+    tx.push_event(PendingEvent { topic: topic.to_owned(), payload, at_ms: now_ms() });
+    Ok(())
+}
+
+/// Rows per statement: three parameters each, well under either backend's limit.
+const ROWS_PER_INSERT: usize = 1000;
+
+/// Writes a transaction's events, many rows per statement.
+pub(super) async fn insert(conn: &mut Conn, events: &[PendingEvent]) -> Result<(), sqlx::Error> {
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let rows: Vec<String> =
+            (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+        let sql = format!("INSERT INTO outbox (topic, payload, created_at) VALUES {}", rows.join(", "));
+        // Only placeholders are spliced in; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for event in chunk {
+            query = query.bind(&event.topic).bind(&event.payload).bind(event.at_ms);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq)]

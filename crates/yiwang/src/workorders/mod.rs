@@ -511,8 +511,7 @@ pub async fn intake(
                     record(tx, &number, &format!("workorder.{action}"), if system { None } else { owner }, &payload)?;
                 }
                 store::insert_events(tx, &rows, row.created_at).await?;
-                outbox::append(tx, "workorder.intake", &serde_json::json!({"number": number, "state": row.state}))
-                    .await?;
+                outbox::append(tx, "workorder.intake", &serde_json::json!({"number": number, "state": row.state}))?;
                 Ok::<_, WorkOrderError>((id, number, photos))
             })
         })
@@ -1169,8 +1168,7 @@ pub async fn act(
             &mut tx,
             &format!("workorder.{action}"),
             &serde_json::json!({"number": row.number, "state": to}),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         row.number.clone()
     };
@@ -1241,7 +1239,7 @@ pub async fn raise_alarms(store: &Store, now: DateTime<Utc>) -> Result<usize> {
             if let Some(row) = store::by_id(&mut tx, id).await? {
                 let payload = serde_json::json!({"number": row.number, "alarm": to});
                 record(&mut tx, &row.number, "workorder.alarm", None, &payload)?;
-                outbox::append(&mut tx, "workorder.alarm", &payload).await?;
+                outbox::append(&mut tx, "workorder.alarm", &payload)?;
             }
             changed += 1;
         }

@@ -43,6 +43,14 @@ async fn apply_rent_withdrawal(session: &Session, name: &str, id_number: &str) -
     response.json().await.unwrap()
 }
 
+/// The answer to a submission is built from what was written, not read back: it must be exactly
+/// the application as a later read finds it.
+async fn assert_as_stored(session: &Session, answered: &Value) {
+    let number = answered["number"].as_str().unwrap();
+    let stored = ok(session.get(&format!("/api/applications/{number}")).await).await;
+    assert_eq!(&stored, answered);
+}
+
 #[tokio::test]
 async fn rent_withdrawal_is_approved_at_once_with_a_certificate_instead_of_paper() {
     let app = TestApp::demo().await;
@@ -57,6 +65,7 @@ async fn rent_withdrawal_is_approved_at_once_with_a_certificate_instead_of_paper
         decided["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["submit", "accept", "approve", "complete"]);
     assert_eq!(decided["events"][2]["actor"], Value::Null, "decided by the rule, not a person");
+    assert_as_stored(&resident, &decided).await;
 
     // The signed result is in the wallet, and its QR verifies on the public page.
     let issued = decided["certificates"][0].as_str().expect("a certificate was issued").to_owned();
@@ -149,6 +158,7 @@ async fn rules_reject_with_reasons_and_fall_back_to_people() {
     assert!(reject["details"]["basis"].as_str().unwrap().contains("住房公积金管理条例"));
     assert!(reject["details"]["remedy"].as_str().unwrap().contains("行政复议"));
     assert_eq!(rejected["certificates"], json!([]));
+    assert_as_stored(&li, &rejected).await;
 
     // 梁嘉欣 has no fund account on record: the rule sends it to staff.
     let liang = app.login("440404200102200018").await;
@@ -156,6 +166,7 @@ async fn rules_reject_with_reasons_and_fall_back_to_people() {
     assert_eq!(manual["state"], "submitted");
     assert_eq!(manual["decision"]["outcome"], "manual");
     assert_eq!(manual["decision"]["rule_id"], "r01_no_account");
+    assert_as_stored(&liang, &manual).await;
 
     // A graduate's report is approved from the graduate register.
     let graduate = json!({

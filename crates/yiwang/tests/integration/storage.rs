@@ -12,11 +12,11 @@ async fn outbox_rows_exist_exactly_when_their_transaction_commits() {
     let store = &app.state.store;
     {
         let mut tx = store.begin_write().await.unwrap();
-        outbox::append(&mut tx, "test.rolled_back", &json!({"n": 1})).await.unwrap();
+        outbox::append(&mut tx, "test.rolled_back", &json!({"n": 1})).unwrap();
         // Dropped without commit.
     }
     let mut tx = store.begin_write().await.unwrap();
-    outbox::append(&mut tx, "test.committed", &json!({"n": 2})).await.unwrap();
+    outbox::append(&mut tx, "test.committed", &json!({"n": 2})).unwrap();
     tx.commit().await.unwrap();
 
     let mut conn = store.pool().acquire().await.unwrap();

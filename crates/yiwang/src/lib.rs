@@ -44,6 +44,17 @@ pub struct AppState {
     pub clock: clock::Clock,
     /// Work-order routing: categories, dispatch catalogue, grids, classifier, time limits.
     pub workorders: workorders::routing::Routing,
+    /// What applying for each item needs to know about it, kept for a few seconds.
+    pub items: applications::context::ItemContexts,
+}
+
+impl AppState {
+    /// After items were published: the guide search re-indexes and applications read the new
+    /// versions.
+    pub async fn catalogue_published(&self) {
+        self.items.clear();
+        self.search.refresh_after_publication(&self.store).await;
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +100,7 @@ pub async fn open(config: Config) -> Result<AppState, StartError> {
         issuer,
         clock: clock::Clock::default(),
         workorders,
+        items: applications::context::ItemContexts::default(),
     })
 }
 

@@ -67,7 +67,13 @@ fn rule_problem(field: impl Into<String>, message: impl std::fmt::Display) -> Ap
 }
 
 /// Checks a rule version and publishes it as the item's next one; returns its version.
-pub async fn publish(store: &Store, actor: &Principal, item_code: &str, rule: NewRule) -> Result<i64> {
+pub async fn publish(
+    store: &Store,
+    items: &super::context::ItemContexts,
+    actor: &Principal,
+    item_code: &str,
+    rule: NewRule,
+) -> Result<i64> {
     let (item, _) = catalog::published(store, item_code).await?;
     let allowed = catalog::drafts::editable_departments(store, actor).await?;
     if !allowed.contains(&item.department_code) {
@@ -100,6 +106,7 @@ pub async fn publish(store: &Store, actor: &Principal, item_code: &str, rule: Ne
     let mut tx = store.begin_write().await?;
     let version = insert_rule(&mut tx, item_code, &situation, &table_text, &tests_text, Some(actor.account_id)).await?;
     tx.commit().await?;
+    items.forget(item_code);
     Ok(version)
 }
 
@@ -165,22 +172,6 @@ pub async fn versions(store: &Store, item_code: &str) -> Result<Vec<RuleVersion>
         .collect())
 }
 
-/// The rule in force for an item's situation: the situation's own, else the item's.
-async fn current(conn: &mut Conn, item_code: &str, situation: &str) -> Result<Option<(i64, DecisionTable)>> {
-    let row: Option<(i64, String)> = sqlx::query_as(
-        "SELECT version, decision_table FROM approval_rules WHERE item_code = $1 AND situation IN ($2, '')
-         ORDER BY CASE WHEN situation = '' THEN 1 ELSE 0 END, version DESC LIMIT 1",
-    )
-    .bind(item_code)
-    .bind(situation)
-    .fetch_optional(conn)
-    .await?;
-    let Some((version, text)) = row else { return Ok(None) };
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| CatalogError::Malformed(e.to_string()))?;
-    let table = DecisionTable::from_json(&json).map_err(|e| CatalogError::Malformed(e.to_string()))?;
-    Ok(Some((version, table)))
-}
-
 /// What the base registers know of a person or enterprise, by ID number or credit code: each
 /// register's record merged into one object (`fund_account`, `owns_home_in_city`, `graduate` …).
 async fn facts(conn: &mut Conn, subject: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
@@ -209,10 +200,15 @@ pub struct Asked<'a> {
     pub certificates: Vec<String>,
 }
 
-/// Decides an application by the rule in force, if the item has one; `None` when it has none.
-/// Only reads: the decision is stored with the application by [`record`].
-pub async fn decide(conn: &mut Conn, asked: Asked<'_>) -> Result<Option<Decision>> {
-    let Some((version, table)) = current(conn, asked.item_code, asked.situation).await? else { return Ok(None) };
+/// Decides an application by the rule in force (see [`super::context::ItemContext::rule`]), if the
+/// item has one; `None` when it has none. Only reads: the decision is stored with the application
+/// by [`record`].
+pub async fn decide(
+    conn: &mut Conn,
+    rule: Option<(i64, &DecisionTable)>,
+    asked: Asked<'_>,
+) -> Result<Option<Decision>> {
+    let Some((version, table)) = rule else { return Ok(None) };
     let input = serde_json::json!({
         "form": asked.form,
         "facts": facts(conn, asked.subject).await?,

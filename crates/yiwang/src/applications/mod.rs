@@ -9,6 +9,7 @@
 //! Errors are [`ApplicationError`]; `http::error` maps them.
 
 pub mod api;
+pub mod context;
 pub mod files;
 pub mod instant;
 pub mod model;
@@ -384,17 +385,23 @@ fn china_day(now: DateTime<Utc>) -> chrono::NaiveDate {
 }
 
 /// What taking steps needs besides the database: the calendar time limits count on, the key that
-/// signs result certificates, and the time.
+/// signs result certificates, what is known of items, and the time.
 pub struct Deciding {
     pub calendar: Arc<Calendar>,
     pub issuer: Arc<crate::certificates::Issuer>,
+    pub items: context::ItemContexts,
     pub now: DateTime<Utc>,
 }
 
 impl Deciding {
-    /// The app's calendar, issuer and clock, as a request finds them.
+    /// The app's calendar, issuer, item contexts and clock, as a request finds them.
     pub fn now(state: &crate::AppState) -> Self {
-        Deciding { calendar: state.calendar.get(), issuer: state.issuer.clone(), now: state.clock.now() }
+        Deciding {
+            calendar: state.calendar.get(),
+            issuer: state.issuer.clone(),
+            items: state.items.clone(),
+            now: state.clock.now(),
+        }
     }
 }
 
@@ -412,25 +419,23 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
         AccountKind::Enterprise => Audience::LegalPerson,
         AccountKind::Staff => return Err(ApplicationError::Forbidden),
     };
-    let (item, version) = catalog::published(store, &new.item).await.map_err(|e| match e {
-        CatalogError::NotFound => invalid("item", "没有此事项 / no such item"),
-        other => other.into(),
+    let context = at.items.get(store, &new.item).await.map_err(|e| match e {
+        ApplicationError::Catalog(CatalogError::NotFound) => invalid("item", "没有此事项 / no such item"),
+        other => other,
     })?;
+    let (item, version) = (&context.item, context.version);
     if !item.audiences.contains(&audience) {
         return Err(invalid("item", "该事项不面向您这类申请人 / this item is not for your kind of applicant"));
     }
-    if let Some(problem) = model::check(&item, &new.situation, &new.form, &new.materials).into_iter().next() {
+    if let Some(problem) = model::check(item, &new.situation, &new.form, &new.materials).into_iter().next() {
         return Err(invalid(problem.field, problem.message));
     }
     let form = serde_json::Value::Object(new.form.clone());
     let (supplied, situation_code) = (new.materials.clone(), new.situation.clone());
-    let (department, steps, decision, certificate) = {
+    let (decision, certificate) = {
         let mut conn = store.pool().acquire().await?;
-        check_materials(&mut conn, actor.account_id, &item, &new.materials).await?;
-        let department =
-            store::department(&mut conn, &item.department_code).await?.ok_or(ApplicationError::NotFound)?;
-        let steps = workflow::steps(&mut conn, &item.implementation_code, &item.department_code).await?;
-        let subject = crate::certificates::holder_identity(&mut conn, actor.account_id).await?.map(|(_, code, _)| code);
+        check_materials(&mut conn, actor.account_id, item, &new.materials).await?;
+        let holder = crate::certificates::holder_identity(&mut conn, actor.account_id).await?;
         let certificates = new
             .materials
             .iter()
@@ -443,30 +448,31 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
             item_code: &item.implementation_code,
             situation: &new.situation,
             form: &new.form,
-            subject: subject.as_deref().unwrap_or_default(),
+            subject: holder.as_ref().map(|(_, code, _)| code.as_str()).unwrap_or_default(),
             certificates,
         };
-        let decision = instant::decide(&mut conn, asked).await?;
-        let certificate = match &decision {
-            Some(d) if d.outcome == "approve" => {
-                crate::certificates::prepare_for_approval(&mut conn, &item.basic_code, actor.account_id, &form).await?
+        let decision = instant::decide(&mut conn, context.rule(&new.situation), asked).await?;
+        let certificate = match (&decision, &context.result, holder) {
+            (Some(d), Some(result), Some(holder)) if d.outcome == "approve" => {
+                Some(crate::certificates::prepare_result(result, actor.account_id, holder, &form))
             }
             _ => None,
         };
-        (department, steps, decision, certificate)
+        (decision, certificate)
     };
-    let (department_id, region_code, department_name) = department;
+    let steps = context.steps.clone();
+    let (department_id, region_code, department_name) = context.department.clone();
     let now = at.now;
     let now_ms = now.timestamp_millis();
     let form_text = form.to_string();
     let applicant = (actor.account_id, actor.display_name.clone());
     let (calendar, issuer) = (at.calendar.clone(), at.issuer.clone());
-    let written_item = item.clone();
+    let written_context = context.clone();
     let written_decision = decision.clone();
     let (number, moving) = store
         .write(move |tx| {
             Box::pin(async move {
-                let (item, decision) = (written_item, written_decision);
+                let (item, decision) = (&written_context.item, written_decision);
                 let today = china_day(now);
                 let sequence = store::next_sequence(tx, &region_code, &today.format("%Y%m%d").to_string()).await?;
                 let number = model::number(&region_code, today, sequence);
@@ -481,8 +487,8 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
                     form: &form_text,
                 };
                 let id = store::insert(tx, application, now_ms).await?;
-                save_materials(tx, (id, &number), applicant.0, &item, &new.materials).await?;
-                let mut moving = Moving::new(id, &number, applicant.0, &item, State::Submitted, now);
+                save_materials(tx, (id, &number), applicant.0, item, &new.materials).await?;
+                let mut moving = Moving::new(id, &number, applicant.0, item, State::Submitted, now);
                 let payload = serde_json::json!({"number": number, "item": item.implementation_code, "version": version,
                     "situation": new.situation, "form": form_text, "materials": new.materials});
                 moving.submitted(tx, &payload)?;
@@ -517,11 +523,11 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
     };
     Ok(Application {
         number,
-        item_code: item.implementation_code,
-        item_name: item.name,
+        item_code: item.implementation_code.clone(),
+        item_name: item.name.clone(),
         item_version: version,
         situation: situation_code,
-        department_code: item.department_code,
+        department_code: item.department_code.clone(),
         department_name,
         state: moving.state,
         form,
@@ -722,8 +728,12 @@ pub async fn act(
         }
         match action {
             Action::Approve => {
+                let result = crate::certificates::result_type(&mut conn, &item.basic_code).await?;
+                let holder = crate::certificates::holder_identity(&mut conn, row.applicant_id).await?;
                 let form: serde_json::Value = serde_json::from_str(&row.form).unwrap_or_default();
-                crate::certificates::prepare_for_approval(&mut conn, &item.basic_code, row.applicant_id, &form).await?
+                result.zip(holder).map(|(result, holder)| {
+                    crate::certificates::prepare_result(&result, row.applicant_id, holder, &form)
+                })
             }
             _ => None,
         }

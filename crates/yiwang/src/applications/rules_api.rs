@@ -46,6 +46,6 @@ async fn publish(
     Path(item): Path<String>,
     Json(rule): Json<NewRule>,
 ) -> Result<(StatusCode, axum::Json<PublishedRule>), ApiError> {
-    let version = super::instant::publish(&state.store, &actor.principal, &item, rule).await?;
+    let version = super::instant::publish(&state.store, &state.items, &actor.principal, &item, rule).await?;
     Ok((StatusCode::CREATED, axum::Json(PublishedRule { version })))
 }

@@ -105,7 +105,7 @@ async fn publish(State(state): State<AppState>, page: PageContext, Path(item): P
         Ok(rule) => rule,
         Err(problem) => return render_page(&state, &page, &item, Some(typed), Some(problem), None).await,
     };
-    match super::instant::publish(&state.store, &actor.principal, &item, rule).await {
+    match super::instant::publish(&state.store, &state.items, &actor.principal, &item, rule).await {
         Ok(version) => render_page(&state, &page, &item, None, None, Some(version)).await,
         Err(ApplicationError::Invalid { field, message }) => {
             render_page(&state, &page, &item, Some(typed), Some(format!("{field}：{message}")), None).await

@@ -56,6 +56,18 @@ pub async fn department(conn: &mut Conn, code: &str) -> Result<Option<(i64, Stri
         .await
 }
 
+/// (situation, version, decision table) of the newest rule of each situation of an item.
+pub async fn current_rules(conn: &mut Conn, item_code: &str) -> Result<Vec<(String, i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.situation, r.version, r.decision_table FROM approval_rules r
+         WHERE r.item_code = $1
+           AND r.version = (SELECT MAX(x.version) FROM approval_rules x WHERE x.item_code = $1 AND x.situation = r.situation)",
+    )
+    .bind(item_code)
+    .fetch_all(conn)
+    .await
+}
+
 /// The next number of the day in a region.
 pub async fn next_sequence(conn: &mut Conn, region_code: &str, day: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(

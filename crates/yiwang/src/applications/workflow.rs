@@ -51,7 +51,13 @@ pub async fn steps(conn: &mut Conn, item_code: &str, department_code: &str) -> R
 }
 
 /// Sets an item's workflow (a catalogue editor of its department, or a platform admin over it).
-pub async fn set(store: &Store, actor: &Principal, item_code: &str, steps: Vec<ReviewStep>) -> Result<()> {
+pub async fn set(
+    store: &Store,
+    items: &super::context::ItemContexts,
+    actor: &Principal,
+    item_code: &str,
+    steps: Vec<ReviewStep>,
+) -> Result<()> {
     let (item, _) = crate::catalog::published(store, item_code).await?;
     let allowed = crate::catalog::drafts::editable_departments(store, actor).await?;
     if !allowed.contains(&item.department_code) {
@@ -88,6 +94,7 @@ pub async fn set(store: &Store, actor: &Principal, item_code: &str, steps: Vec<R
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    items.forget(item_code);
     Ok(())
 }
 

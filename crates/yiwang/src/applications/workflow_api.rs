@@ -40,6 +40,6 @@ async fn set_workflow(
     Path(item): Path<String>,
     Json(steps): Json<Vec<ReviewStep>>,
 ) -> Result<StatusCode, ApiError> {
-    super::workflow::set(&state.store, &actor.principal, &item, steps).await?;
+    super::workflow::set(&state.store, &state.items, &actor.principal, &item, steps).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -71,7 +71,7 @@ async fn save(State(state): State<AppState>, page: PageContext, Path(item): Path
             return render_page(&state, &page, &item, Some(typed), Some(problem)).await;
         }
     };
-    match super::workflow::set(&state.store, &actor.principal, &item, steps).await {
+    match super::workflow::set(&state.store, &state.items, &actor.principal, &item, steps).await {
         Ok(()) => Redirect::to(&format!("/catalog/workflows/{item}")).into_response(),
         Err(ApplicationError::Invalid { field, message }) => {
             render_page(&state, &page, &item, Some(typed), Some(format!("{field}：{message}"))).await

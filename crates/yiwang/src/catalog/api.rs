@@ -231,6 +231,6 @@ async fn publish_import(
             Box::pin(async move { super::publish(tx, &items, Some(by), |code| reached.contains(code)).await })
         })
         .await?;
-    state.search.refresh_after_publication(&state.store).await;
+    state.catalogue_published().await;
     Ok(axum::Json(report))
 }

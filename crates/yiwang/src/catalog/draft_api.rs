@@ -122,7 +122,7 @@ async fn publish(
     Path(code): Path<String>,
 ) -> Result<axum::Json<Published>, ApiError> {
     drafts::publish_draft(&state.store, &actor.principal, &code).await.map_err(single)?;
-    state.search.refresh_after_publication(&state.store).await;
+    state.catalogue_published().await;
     let (_, version) = super::published(&state.store, &code).await?;
     Ok(axum::Json(Published { implementation_code: code, version }))
 }

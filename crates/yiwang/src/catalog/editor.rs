@@ -438,7 +438,7 @@ async fn submit(State(state): State<AppState>, page: PageContext, Path(code): Pa
     }
     match drafts::publish_draft(&state.store, &actor.principal, &code).await {
         Ok(_) => {
-            state.search.refresh_after_publication(&state.store).await;
+            state.catalogue_published().await;
             Redirect::to(&format!("/items/{code}")).into_response()
         }
         Err(CatalogError::Stale { .. }) => {

@@ -191,49 +191,64 @@ pub struct Prepared {
     data: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Prepares a certificate of a type for a holder.
-async fn prepare(
-    conn: &mut Conn,
-    certificate_type: &store::TypeRow,
+/// A certificate type as an issue needs it: the type and the name of its issuing department.
+pub struct ResultType {
+    certificate_type: store::TypeRow,
+    issuer_name: String,
+}
+
+/// The certificate type an item's approval issues, if it issues one.
+pub async fn result_type(conn: &mut Conn, item_basic_code: &str) -> Result<Option<ResultType>> {
+    let Some(type_code) = store::result_type(conn, item_basic_code).await? else { return Ok(None) };
+    let certificate_type = store::type_by_code(conn, &type_code).await?.ok_or(CertificateError::NotFound)?;
+    Ok(Some(with_issuer(conn, certificate_type).await?))
+}
+
+async fn with_issuer(conn: &mut Conn, certificate_type: store::TypeRow) -> Result<ResultType> {
+    let issuer_name = department_name(conn, &certificate_type.2).await?;
+    Ok(ResultType { certificate_type, issuer_name })
+}
+
+/// The holder as a certificate names them: (holder code type, ID number or credit code, name).
+pub type Holder = (String, String, String);
+
+/// Prepares the certificate an approval issues to its holder, its fields taken from the
+/// application's form.
+pub fn prepare_result(
+    result: &ResultType,
     holder_account_id: i64,
+    holder: Holder,
+    form: &serde_json::Value,
+) -> Prepared {
+    let fields: Vec<serde_json::Value> = serde_json::from_str(&result.certificate_type.4).unwrap_or_default();
+    let data = fields
+        .iter()
+        .filter_map(|f| f["key"].as_str())
+        .filter_map(|key| form.get(key).filter(|v| !v.is_null()).map(|v| (key.to_owned(), v.clone())))
+        .collect();
+    prepare(result, holder_account_id, holder, data)
+}
+
+fn prepare(
+    result: &ResultType,
+    holder_account_id: i64,
+    holder: Holder,
     data: serde_json::Map<String, serde_json::Value>,
-) -> Result<Prepared> {
-    let (type_code, type_name, department_code, _, _, validity_days) = certificate_type.clone();
-    let issuer_name = department_name(conn, &department_code).await?;
-    let (holder_code_type, holder_code, holder_name) = store::holder_identity(conn, holder_account_id)
-        .await?
-        .ok_or_else(|| invalid("holder", "持证人不存在 / no such holder"))?;
-    Ok(Prepared {
+) -> Prepared {
+    let (type_code, type_name, department_code, _, _, validity_days) = result.certificate_type.clone();
+    let (holder_code_type, holder_code, holder_name) = holder;
+    Prepared {
         type_code,
         type_name,
         issuer_code: department_code.chars().filter(char::is_ascii_alphanumeric).collect(),
-        issuer_name,
+        issuer_name: result.issuer_name.clone(),
         validity_days,
         holder_account_id,
         holder_code_type,
         holder_code,
         holder_name,
         data,
-    })
-}
-
-/// The certificate an item's approval produces, if the item has one, prepared for the holder with
-/// its fields taken from the application's form.
-pub async fn prepare_for_approval(
-    conn: &mut Conn,
-    item_basic_code: &str,
-    holder_account_id: i64,
-    form: &serde_json::Value,
-) -> Result<Option<Prepared>> {
-    let Some(type_code) = store::result_type(conn, item_basic_code).await? else { return Ok(None) };
-    let certificate_type = store::type_by_code(conn, &type_code).await?.ok_or(CertificateError::NotFound)?;
-    let fields: Vec<serde_json::Value> = serde_json::from_str(&certificate_type.4).unwrap_or_default();
-    let data = fields
-        .iter()
-        .filter_map(|f| f["key"].as_str())
-        .filter_map(|key| form.get(key).filter(|v| !v.is_null()).map(|v| (key.to_owned(), v.clone())))
-        .collect();
-    Ok(Some(prepare(conn, &certificate_type, holder_account_id, data).await?))
+    }
 }
 
 /// Issues a prepared certificate in the caller's transaction: numbers, signs and stores it, with
@@ -568,8 +583,9 @@ pub async fn load_demo(tx: &mut WriteTx, issuer: &Issuer) -> Result<()> {
     for t in &types {
         store::insert_type(tx, t).await?;
     }
-    let named = |name: &str| types.iter().find(|t| t.1 == name).expect("a demo certificate type");
+    let named = |name: &str| types.iter().find(|t| t.1 == name).cloned().expect("a demo certificate type");
     let (id_card, business_licence) = (named("居民身份证"), named("营业执照"));
+    let (id_card, business_licence) = (with_issuer(tx, id_card).await?, with_issuer(tx, business_licence).await?);
     // Item basic codes whose approval issues a certificate.
     for (basic_code, type_code) in [
         ("000105004000", "11100000000013338W001"),
@@ -586,7 +602,8 @@ pub async fn load_demo(tx: &mut WriteTx, issuer: &Issuer) -> Result<()> {
             .await?;
     for (account_id, id_number, name) in residents {
         let data = serde_json::json!({"applicant_name": name, "id_number": id_number});
-        let prepared = prepare(tx, id_card, account_id, data.as_object().cloned().unwrap_or_default()).await?;
+        let holder = demo_holder(tx, account_id).await?;
+        let prepared = prepare(&id_card, account_id, holder, data.as_object().cloned().unwrap_or_default());
         issue(tx, issuer, prepared, None, None).await?;
     }
     let enterprises: Vec<(i64, String)> =
@@ -595,10 +612,15 @@ pub async fn load_demo(tx: &mut WriteTx, issuer: &Issuer) -> Result<()> {
             .await?;
     for (account_id, name) in enterprises {
         let data = serde_json::json!({"name": name});
-        let prepared = prepare(tx, business_licence, account_id, data.as_object().cloned().unwrap_or_default()).await?;
+        let holder = demo_holder(tx, account_id).await?;
+        let prepared = prepare(&business_licence, account_id, holder, data.as_object().cloned().unwrap_or_default());
         issue(tx, issuer, prepared, None, None).await?;
     }
     Ok(())
+}
+
+async fn demo_holder(conn: &mut Conn, account_id: i64) -> Result<Holder> {
+    store::holder_identity(conn, account_id).await?.ok_or_else(|| invalid("holder", "持证人不存在 / no such holder"))
 }
 
 /// The holder code type, code and name of an account: resident ID number or credit code.

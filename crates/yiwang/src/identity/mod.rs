@@ -142,19 +142,23 @@ impl Principal {
 }
 
 pub async fn load_principal(conn: &mut Conn, account_id: i64) -> Result<Option<Principal>> {
-    let Some((kind, display_name, disabled, resident_id, enterprise_id)) =
-        store::account_holder(conn, account_id).await?
-    else {
+    let rows = store::principal_rows(conn, account_id).await?;
+    let Some((kind, display_name, disabled, resident_id, enterprise_id, ..)) = rows.first().cloned() else {
         return Ok(None);
     };
     if disabled != 0 {
         return Ok(None);
     }
-    let grants = store::grants_of(conn, account_id)
-        .await?
+    let grants = rows
         .into_iter()
-        .filter_map(|(role, department_id, department_name, region_code, region_path)| {
-            Some(Grant { role: role.parse().ok()?, department_id, department_name, region_code, region_path })
+        .filter_map(|(.., role, department_id, department_name, region_code, region_path)| {
+            Some(Grant {
+                role: role?.parse().ok()?,
+                department_id: department_id?,
+                department_name: department_name?,
+                region_code: region_code?,
+                region_path: region_path?,
+            })
         })
         .collect();
     Ok(Some(Principal {

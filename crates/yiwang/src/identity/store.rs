@@ -133,31 +133,34 @@ pub async fn account_by_login(conn: &mut Conn, login: &str) -> Result<Option<Acc
 
 /// (kind, display name, disabled, resident id, enterprise id) of an account, in one query: it is
 /// read on every request.
-pub async fn account_holder(
-    conn: &mut Conn,
-    id: i64,
-) -> Result<Option<(String, String, i64, Option<i64>, Option<i64>)>, sqlx::Error> {
+/// (kind, display name, disabled, resident id, enterprise id, then role, department id,
+/// department name, region code and region path of one role held, if any).
+pub type PrincipalRow = (
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// An account with every role it holds, one row per role (one row with no role for none), in
+/// one query because every signed-in request needs it.
+pub async fn principal_rows(conn: &mut Conn, id: i64) -> Result<Vec<PrincipalRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT a.kind, a.display_name, a.disabled,
-                (SELECT r.id FROM residents r WHERE r.account_id = a.id),
-                (SELECT e.id FROM enterprises e WHERE e.account_id = a.id)
-         FROM accounts a WHERE a.id = $1",
+                (SELECT p.id FROM residents p WHERE p.account_id = a.id),
+                (SELECT e.id FROM enterprises e WHERE e.account_id = a.id),
+                sr.role, d.id, d.name, r.code, r.path
+         FROM accounts a LEFT JOIN staff_roles sr ON sr.account_id = a.id
+              LEFT JOIN departments d ON d.id = sr.department_id LEFT JOIN regions r ON r.code = d.region_code
+         WHERE a.id = $1 ORDER BY d.id, sr.role",
     )
     .bind(id)
-    .fetch_optional(conn)
-    .await
-}
-
-/// (role, department id, department name, region code, region path) of every role an account holds.
-pub type GrantRow = (String, i64, String, String, String);
-
-pub async fn grants_of(conn: &mut Conn, account_id: i64) -> Result<Vec<GrantRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT sr.role, d.id, d.name, r.code, r.path
-         FROM staff_roles sr JOIN departments d ON d.id = sr.department_id JOIN regions r ON r.code = d.region_code
-         WHERE sr.account_id = $1 ORDER BY d.id, sr.role",
-    )
-    .bind(account_id)
     .fetch_all(conn)
     .await
 }

@@ -166,12 +166,15 @@ impl Store {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(10))
+            // A file next to the process does not drop connections; a ping before every use
+            // would cost a round trip to the connection's thread for nothing.
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         // The URL form of the options does not carry every pragma.
                         conn.execute(
-                            "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA mmap_size = 4294967296; \
+                            "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; \
                              PRAGMA synchronous = FULL; PRAGMA journal_mode = WAL;",
                         )
                         .await?;

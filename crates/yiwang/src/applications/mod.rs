@@ -476,6 +476,13 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
                 let today = china_day(now);
                 let sequence = store::next_sequence(tx, &region_code, &today.format("%Y%m%d").to_string()).await?;
                 let number = model::number(&region_code, today, sequence);
+                let mut moving = Moving::new(&number, applicant.0, item, State::Submitted, now);
+                let payload = serde_json::json!({"number": number, "item": item.implementation_code, "version": version,
+                    "situation": new.situation, "form": form_text, "materials": new.materials});
+                moving.submitted(tx, &payload)?;
+                if let Some(decision) = &decision {
+                    decide_at_once(tx, &mut moving, &calendar, decision, certificate)?;
+                }
                 let application = store::NewApplication {
                     number: &number,
                     item_code: &item.implementation_code,
@@ -486,17 +493,11 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
                     applicant_id: applicant.0,
                     form: &form_text,
                 };
-                let id = store::insert(tx, application, now_ms).await?;
-                save_materials(tx, (id, &number), applicant.0, item, &new.materials).await?;
-                let mut moving = Moving::new(id, &number, applicant.0, item, State::Submitted, now);
-                let payload = serde_json::json!({"number": number, "item": item.implementation_code, "version": version,
-                    "situation": new.situation, "form": form_text, "materials": new.materials});
-                moving.submitted(tx, &payload)?;
+                let written = moving.save(tx, &issuer, Saving::New(application)).await?;
+                save_materials(tx, (written.id, &number), applicant.0, item, &new.materials).await?;
                 if let Some(decision) = &decision {
-                    instant::record(tx, id, &item.implementation_code, &new.situation, decision).await?;
-                    decide_at_once(tx, &mut moving, &calendar, decision, certificate)?;
+                    instant::record(tx, written.id, &item.implementation_code, &new.situation, decision).await?;
                 }
-                let written = moving.save(tx, &issuer).await?;
                 Ok::<_, ApplicationError>((number, written))
             })
         })
@@ -783,7 +784,7 @@ pub async fn act(
             )?;
         }
     }
-    moving.save(&mut tx, issuer).await?;
+    moving.save(&mut tx, issuer, Saving::Stored(row.id)).await?;
     tx.commit().await?;
     view(store, self::row(store, number).await?).await
 }
@@ -793,7 +794,6 @@ pub async fn act(
 /// application is still as it was read: a concurrent step that moved it first wins), the events,
 /// and the certificate an approval issues.
 struct Moving<'a> {
-    id: i64,
     number: &'a str,
     applicant_id: i64,
     item: &'a catalog::model::ItemDocument,
@@ -826,12 +826,19 @@ struct PendingEvent {
 
 /// What saving wrote: the application's new state and events, and the certificates issued.
 struct Written {
+    id: i64,
     state: State,
     clock: Option<LimitClock>,
     deadline_at: Option<i64>,
     alarm: String,
     events: Vec<PendingEvent>,
     certificates: Vec<String>,
+}
+
+/// Which application [`Moving::save`] writes: one being submitted, or a stored one by id.
+enum Saving<'a> {
+    New(store::NewApplication<'a>),
+    Stored(i64),
 }
 
 /// One step, with who took it (`None`: the system, for an instant decision) and why.
@@ -844,7 +851,6 @@ struct Taken {
 
 impl<'a> Moving<'a> {
     fn new(
-        id: i64,
         number: &'a str,
         applicant_id: i64,
         item: &'a catalog::model::ItemDocument,
@@ -852,7 +858,6 @@ impl<'a> Moving<'a> {
         now: DateTime<Utc>,
     ) -> Self {
         Moving {
-            id,
             number,
             applicant_id,
             item,
@@ -877,7 +882,7 @@ impl<'a> Moving<'a> {
             clock: row.clock.as_deref().and_then(|c| serde_json::from_str(c).ok()),
             deadline_at: row.deadline_at,
             alarm: row.alarm.clone(),
-            ..Moving::new(row.id, &row.number, row.applicant_id, item, state, now)
+            ..Moving::new(&row.number, row.applicant_id, item, state, now)
         }
     }
 
@@ -974,23 +979,27 @@ impl<'a> Moving<'a> {
         Ok(())
     }
 
-    /// Writes what the steps did: the state (only from the state read), the events, and on
-    /// approval the item's certificate.
-    async fn save(self, tx: &mut WriteTx, issuer: &crate::certificates::Issuer) -> Result<Written> {
+    /// Writes what the steps did: the state (of a new application, the application itself;
+    /// otherwise only from the state read), the events, and on approval the item's certificate.
+    async fn save(self, tx: &mut WriteTx, issuer: &crate::certificates::Issuer, saving: Saving<'_>) -> Result<Written> {
         let now_ms = self.now.timestamp_millis();
-        if self.moved {
-            let clock_json = self.clock.as_ref().and_then(|c| serde_json::to_string(c).ok());
-            let transition = store::Transition {
-                state: self.state.as_str(),
-                resume_state: self.resume.map(State::as_str),
-                clock: clock_json.as_deref(),
-                deadline_at: self.deadline_at,
-                alarm: &self.alarm,
-            };
-            if !store::transition(tx, self.id, self.read_state.as_str(), transition, now_ms).await? {
-                return Err(ApplicationError::WrongState { action: "save", state: self.read_state.as_str() });
+        let clock_json = self.clock.as_ref().and_then(|c| serde_json::to_string(c).ok());
+        let transition = store::Transition {
+            state: self.state.as_str(),
+            resume_state: self.resume.map(State::as_str),
+            clock: clock_json.as_deref(),
+            deadline_at: self.deadline_at,
+            alarm: &self.alarm,
+        };
+        let id = match saving {
+            Saving::New(new) => store::insert(tx, &new, transition, now_ms).await?,
+            Saving::Stored(id) => {
+                if self.moved && !store::transition(tx, id, self.read_state.as_str(), transition, now_ms).await? {
+                    return Err(ApplicationError::WrongState { action: "save", state: self.read_state.as_str() });
+                }
+                id
             }
-        }
+        };
         let events: Vec<store::NewEvent> = self
             .events
             .iter()
@@ -1003,7 +1012,7 @@ impl<'a> Moving<'a> {
                 details: &e.details,
             })
             .collect();
-        store::insert_events(tx, self.id, &events, now_ms).await?;
+        store::insert_events(tx, id, &events, now_ms).await?;
         let mut certificates = Vec::new();
         if self.approved
             && let Some(prepared) = self.certificate
@@ -1012,6 +1021,7 @@ impl<'a> Moving<'a> {
             certificates.push(crate::certificates::issue(tx, issuer, prepared, Some(self.number), by).await?);
         }
         Ok(Written {
+            id,
             state: self.state,
             clock: self.clock,
             deadline_at: self.deadline_at,

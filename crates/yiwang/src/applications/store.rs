@@ -91,11 +91,12 @@ pub struct NewApplication<'a> {
     pub form: &'a str,
 }
 
-pub async fn insert(conn: &mut Conn, a: NewApplication<'_>, now: i64) -> Result<i64, sqlx::Error> {
+/// Stores a new application as its first steps left it (an instant decision takes them at once).
+pub async fn insert(conn: &mut Conn, a: &NewApplication<'_>, at: Transition<'_>, now: i64) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO applications (number, item_code, item_version, item_name, situation_code, department_id,
-                applicant_id, state, form, submitted_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'submitted', $8, $9, $9) RETURNING id",
+                applicant_id, state, resume_state, clock, deadline_at, alarm, form, submitted_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id",
     )
     .bind(a.number)
     .bind(a.item_code)
@@ -104,6 +105,11 @@ pub async fn insert(conn: &mut Conn, a: NewApplication<'_>, now: i64) -> Result<
     .bind(a.situation_code)
     .bind(a.department_id)
     .bind(a.applicant_id)
+    .bind(at.state)
+    .bind(at.resume_state)
+    .bind(at.clock)
+    .bind(at.deadline_at)
+    .bind(at.alarm)
     .bind(a.form)
     .bind(now)
     .fetch_one(conn)

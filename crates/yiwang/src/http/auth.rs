@@ -76,25 +76,19 @@ fn is_form(headers: &HeaderMap) -> bool {
 
 async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<Actor>, ApiError> {
     let mut conn = state.store.pool().acquire().await?;
-    let (account_id, credential) = if let Some(token) = bearer(&parts.headers) {
-        match identity::account_of_api_token_on(&mut conn, token).await? {
-            Some(id) => (id, Credential::ApiToken),
-            None => return Err(ApiError::Unauthenticated),
-        }
-    } else {
-        let jar = CookieJar::from_headers(&parts.headers);
-        let Some(cookie) = jar.get(SESSION_COOKIE) else {
-            return Ok(None);
+    if let Some(token) = bearer(&parts.headers) {
+        let Some(account_id) = identity::account_of_api_token_on(&mut conn, token).await? else {
+            return Err(ApiError::Unauthenticated);
         };
-        match identity::session_on(&mut conn, cookie.value()).await? {
-            Some((id, csrf_token)) => (id, Credential::Session { csrf_token }),
-            None => return Ok(None),
-        }
-    };
-    let Some(principal) = identity::load_principal(&mut conn, account_id).await? else {
+        let principal = identity::load_principal(&mut conn, account_id).await?;
+        return Ok(principal.map(|principal| Actor { principal, credential: Credential::ApiToken }));
+    }
+    let jar = CookieJar::from_headers(&parts.headers);
+    let Some(cookie) = jar.get(SESSION_COOKIE) else {
         return Ok(None);
     };
-    Ok(Some(Actor { principal, credential }))
+    let signed_in = identity::session_principal(&mut conn, cookie.value()).await?;
+    Ok(signed_in.map(|(principal, csrf_token)| Actor { principal, credential: Credential::Session { csrf_token } }))
 }
 
 impl FromRequestParts<AppState> for MaybeActor {

@@ -142,33 +142,37 @@ impl Principal {
 }
 
 pub async fn load_principal(conn: &mut Conn, account_id: i64) -> Result<Option<Principal>> {
-    let rows = store::principal_rows(conn, account_id).await?;
-    let Some((kind, display_name, disabled, resident_id, enterprise_id, ..)) = rows.first().cloned() else {
-        return Ok(None);
-    };
-    if disabled != 0 {
-        return Ok(None);
+    Ok(principal_of(store::principal_rows(conn, account_id).await?).map(|(principal, _)| principal))
+}
+
+/// The principal signed in with a session cookie, and the session's CSRF token.
+pub async fn session_principal(conn: &mut Conn, token: &str) -> Result<Option<(Principal, String)>> {
+    let rows = store::session_principal_rows(conn, &hash_secret(token), now_ms()).await?;
+    Ok(principal_of(rows).map(|(principal, csrf)| (principal, csrf.unwrap_or_default())))
+}
+
+/// An enabled account's principal from its rows (one per role held).
+fn principal_of(rows: Vec<store::PrincipalRow>) -> Option<(Principal, Option<String>)> {
+    let first = rows.first()?;
+    if first.disabled != 0 {
+        return None;
     }
+    let (account_id, kind, display_name) =
+        (first.account_id, AccountKind::parse(&first.kind), first.display_name.clone());
+    let (resident_id, enterprise_id, csrf) = (first.resident_id, first.enterprise_id, first.csrf_token.clone());
     let grants = rows
         .into_iter()
-        .filter_map(|(.., role, department_id, department_name, region_code, region_path)| {
+        .filter_map(|row| {
             Some(Grant {
-                role: role?.parse().ok()?,
-                department_id: department_id?,
-                department_name: department_name?,
-                region_code: region_code?,
-                region_path: region_path?,
+                role: row.role?.parse().ok()?,
+                department_id: row.department_id?,
+                department_name: row.department_name?,
+                region_code: row.region_code?,
+                region_path: row.region_path?,
             })
         })
         .collect();
-    Ok(Some(Principal {
-        account_id,
-        kind: AccountKind::parse(&kind),
-        display_name,
-        grants,
-        resident_id,
-        enterprise_id,
-    }))
+    Some((Principal { account_id, kind, display_name, grants, resident_id, enterprise_id }, csrf))
 }
 
 /// A random secret for a cookie or token, and the hash under which it is stored.
@@ -239,12 +243,6 @@ pub async fn start_session(store: &Store, account_id: i64) -> Result<NewSession>
     store::insert_session(&mut tx, &token_hash, account_id, &csrf_token, now, expires_at).await?;
     tx.commit().await?;
     Ok(NewSession { token, csrf_token, expires_at })
-}
-
-/// The account and CSRF token of a live session cookie.
-/// The account and CSRF token of a live session.
-pub async fn session_on(conn: &mut Conn, token: &str) -> Result<Option<(i64, String)>> {
-    Ok(store::live_session(conn, &hash_secret(token), now_ms()).await?)
 }
 
 pub async fn end_session(store: &Store, token: &str) -> Result<()> {

@@ -133,36 +133,50 @@ pub async fn account_by_login(conn: &mut Conn, login: &str) -> Result<Option<Acc
 
 /// (kind, display name, disabled, resident id, enterprise id) of an account, in one query: it is
 /// read on every request.
-/// (kind, display name, disabled, resident id, enterprise id, then role, department id,
-/// department name, region code and region path of one role held, if any).
-pub type PrincipalRow = (
-    String,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// An account and one role it holds (none: a row with no role), as [`principal_rows`] and
+/// [`session_principal_rows`] return it: every signed-in request needs it, in one query.
+#[derive(sqlx::FromRow)]
+pub struct PrincipalRow {
+    pub account_id: i64,
+    pub kind: String,
+    pub display_name: String,
+    pub disabled: i64,
+    pub resident_id: Option<i64>,
+    pub enterprise_id: Option<i64>,
+    pub role: Option<String>,
+    pub department_id: Option<i64>,
+    pub department_name: Option<String>,
+    pub region_code: Option<String>,
+    pub region_path: Option<String>,
+    /// The session's CSRF token, when read through a session.
+    pub csrf_token: Option<String>,
+}
 
-/// An account with every role it holds, one row per role (one row with no role for none), in
-/// one query because every signed-in request needs it.
+const PRINCIPAL_COLUMNS: &str = "SELECT a.id AS account_id, a.kind, a.display_name, a.disabled,
+        (SELECT p.id FROM residents p WHERE p.account_id = a.id) AS resident_id,
+        (SELECT e.id FROM enterprises e WHERE e.account_id = a.id) AS enterprise_id,
+        sr.role, d.id AS department_id, d.name AS department_name, r.code AS region_code, r.path AS region_path";
+const PRINCIPAL_ROLES: &str = "LEFT JOIN staff_roles sr ON sr.account_id = a.id
+        LEFT JOIN departments d ON d.id = sr.department_id LEFT JOIN regions r ON r.code = d.region_code";
+
 pub async fn principal_rows(conn: &mut Conn, id: i64) -> Result<Vec<PrincipalRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT a.kind, a.display_name, a.disabled,
-                (SELECT p.id FROM residents p WHERE p.account_id = a.id),
-                (SELECT e.id FROM enterprises e WHERE e.account_id = a.id),
-                sr.role, d.id, d.name, r.code, r.path
-         FROM accounts a LEFT JOIN staff_roles sr ON sr.account_id = a.id
-              LEFT JOIN departments d ON d.id = sr.department_id LEFT JOIN regions r ON r.code = d.region_code
-         WHERE a.id = $1 ORDER BY d.id, sr.role",
-    )
-    .bind(id)
-    .fetch_all(conn)
-    .await
+    let sql = format!(
+        "{PRINCIPAL_COLUMNS}, NULL AS csrf_token FROM accounts a {PRINCIPAL_ROLES} WHERE a.id = $1 ORDER BY d.id, sr.role"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(conn).await
+}
+
+/// The account of a live session, with its roles and the session's CSRF token.
+pub async fn session_principal_rows(
+    conn: &mut Conn,
+    token_hash: &str,
+    now: i64,
+) -> Result<Vec<PrincipalRow>, sqlx::Error> {
+    let sql = format!(
+        "{PRINCIPAL_COLUMNS}, s.csrf_token FROM sessions s JOIN accounts a ON a.id = s.account_id {PRINCIPAL_ROLES}
+         WHERE s.token_hash = $1 AND s.expires_at > $2 ORDER BY d.id, sr.role"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(token_hash).bind(now).fetch_all(conn).await
 }
 
 pub async fn region_path(conn: &mut Conn, code: &str) -> Result<Option<String>, sqlx::Error> {
@@ -265,14 +279,6 @@ pub async fn insert_session(
 }
 
 /// (account id, csrf token) of a live session.
-pub async fn live_session(conn: &mut Conn, token_hash: &str, now: i64) -> Result<Option<(i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT account_id, csrf_token FROM sessions WHERE token_hash = $1 AND expires_at > $2")
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(conn)
-        .await
-}
-
 pub async fn delete_session(conn: &mut Conn, token_hash: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(conn).await?;
     Ok(())

@@ -286,32 +286,17 @@ pub async fn uploaded_file(
     Ok(store::file_type_and_size(conn, sha256, account_id).await?)
 }
 
-/// Checks each supplied material before anything is written: an upload must be a file the
-/// applicant uploaded, a certificate one they hold, of the type the material allows, and valid.
-async fn check_materials(
-    conn: &mut Conn,
-    applicant: i64,
-    item: &catalog::model::ItemDocument,
-    materials: &[SuppliedMaterial],
-) -> Result<()> {
+/// Checks that each uploaded material is a file the applicant uploaded, before anything is
+/// written. (Certificates are checked as their use is recorded.)
+async fn check_uploads(conn: &mut Conn, applicant: i64, materials: &[SuppliedMaterial]) -> Result<()> {
     for (i, supplied) in materials.iter().enumerate() {
-        match &supplied.supply {
-            Supply::Upload { sha256 } => {
-                if !files::is_sha256(sha256) || store::file_of(conn, sha256, applicant).await?.is_none() {
-                    return Err(invalid(
-                        format!("materials[{i}].sha256"),
-                        "未找到您上传的该文件 / no such file uploaded by you",
-                    ));
-                }
-            }
-            Supply::Certificate { id } => {
-                let material = item.materials.iter().find(|m| m.code == supplied.material);
-                let allowed = material.and_then(model::certificate_type).unwrap_or_default();
-                crate::certificates::check_use(conn, id, applicant, allowed)
-                    .await
-                    .map_err(|e| certificate_problem(i, e))?;
-            }
-            Supply::SharedData => {}
+        if let Supply::Upload { sha256 } = &supplied.supply
+            && (!files::is_sha256(sha256) || store::file_of(conn, sha256, applicant).await?.is_none())
+        {
+            return Err(invalid(
+                format!("materials[{i}].sha256"),
+                "未找到您上传的该文件 / no such file uploaded by you",
+            ));
         }
     }
     Ok(())
@@ -329,8 +314,8 @@ fn certificate_problem(i: usize, error: crate::certificates::CertificateError) -
     }
 }
 
-/// Saves how each checked material was supplied; an e-certificate's use is recorded for its holder
-/// to see, with the reason (申请事由).
+/// Saves how each material was supplied; an e-certificate's use is checked and recorded for its
+/// holder to see, with the reason (申请事由).
 async fn save_materials(
     tx: &mut WriteTx,
     application: (i64, &str),
@@ -347,10 +332,20 @@ async fn save_materials(
             Supply::Certificate { id } => ("certificate", None, Some(id.as_str())),
         };
         if let Some(certificate) = certificate_id {
+            let material = item.materials.iter().find(|m| m.code == supplied.material);
+            let allowed = material.and_then(model::certificate_type).unwrap_or_default();
             let reason = format!("办理“{}” / applying for {}", item.name, item.name);
-            crate::certificates::record_use(tx, certificate, applicant, &item.department_code, number, &reason)
-                .await
-                .map_err(|e| certificate_problem(i, e))?;
+            crate::certificates::use_for_application(
+                tx,
+                certificate,
+                applicant,
+                allowed,
+                &item.department_code,
+                number,
+                &reason,
+            )
+            .await
+            .map_err(|e| certificate_problem(i, e))?;
         }
         // A material supplied twice counts as its last supply.
         rows.retain(|r| r.code != supplied.material);
@@ -434,8 +429,8 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
     let (supplied, situation_code) = (new.materials.clone(), new.situation.clone());
     let (decision, certificate) = {
         let mut conn = store.pool().acquire().await?;
-        check_materials(&mut conn, actor.account_id, item, &new.materials).await?;
-        let holder = crate::certificates::holder_identity(&mut conn, actor.account_id).await?;
+        check_uploads(&mut conn, actor.account_id, &new.materials).await?;
+        let holder = crate::certificates::holder_of(actor);
         let certificates = new
             .materials
             .iter()
@@ -725,7 +720,7 @@ pub async fn act(
     let certificate = {
         let mut conn = store.pool().acquire().await?;
         if action == Action::Supplement {
-            check_materials(&mut conn, row.applicant_id, &item, &step.materials).await?;
+            check_uploads(&mut conn, row.applicant_id, &step.materials).await?;
         }
         match action {
             Action::Approve => {

@@ -438,15 +438,30 @@ pub async fn verify(store: &Store, issuer: &Issuer, token: &str) -> Result<Verif
     }
 }
 
-/// Checks that a certificate may stand in for a material: the holder's own, of the type the
-/// material allows, and valid now.
-pub async fn check_use(
-    conn: &mut Conn,
+/// Records the use of a certificate for an application (免证办), which its holder sees with the
+/// reason (申请事由): only the holder's own, of the type the material allows, and valid now.
+pub async fn use_for_application(
+    tx: &mut WriteTx,
     certificate_id: &str,
     holder_account_id: i64,
     allowed_type_name: &str,
+    department_code: &str,
+    application_number: &str,
+    reason: &str,
 ) -> Result<()> {
-    let row = store::select(conn, Some(certificate_id), None).await?.into_iter().next();
+    let new = store::NewUse {
+        certificate_id,
+        holder_account_id,
+        type_name: allowed_type_name,
+        department_code,
+        application_number: Some(application_number),
+        reason,
+    };
+    if store::insert_use(tx, new, now_ms()).await? {
+        return Ok(());
+    }
+    // Refused: read it to say why.
+    let row = store::select(tx, Some(certificate_id), None).await?.into_iter().next();
     let row = row.filter(|r| r.holder_account_id == holder_account_id).ok_or(CertificateError::NotFound)?;
     if row.type_name != allowed_type_name {
         return Err(invalid(
@@ -454,33 +469,7 @@ pub async fn check_use(
             format!("此材料只能用“{allowed_type_name}” / only a {allowed_type_name} will do"),
         ));
     }
-    if status(&row, now_ms()) != "valid" {
-        return Err(invalid("certificate", "证照已吊销或过期 / revoked or expired"));
-    }
-    Ok(())
-}
-
-/// Records a checked certificate's use for an application, which its holder sees with the reason
-/// (申请事由); fails if it was revoked or expired since the check.
-pub async fn record_use(
-    tx: &mut WriteTx,
-    certificate_id: &str,
-    holder_account_id: i64,
-    department_code: &str,
-    application_number: &str,
-    reason: &str,
-) -> Result<()> {
-    let new = store::NewUse {
-        certificate_id,
-        department_code,
-        application_number: Some(application_number),
-        reason,
-        used_by: Some(holder_account_id),
-    };
-    if !store::insert_use(tx, new, now_ms()).await? {
-        return Err(invalid("certificate", "证照已吊销或过期 / revoked or expired"));
-    }
-    Ok(())
+    Err(invalid("certificate", "证照已吊销或过期 / revoked or expired"))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -621,6 +610,16 @@ pub async fn load_demo(tx: &mut WriteTx, issuer: &Issuer) -> Result<()> {
 
 async fn demo_holder(conn: &mut Conn, account_id: i64) -> Result<Holder> {
     store::holder_identity(conn, account_id).await?.ok_or_else(|| invalid("holder", "持证人不存在 / no such holder"))
+}
+
+/// The principal as a certificate names its holder, if it is a resident or an enterprise.
+pub fn holder_of(principal: &Principal) -> Option<Holder> {
+    let code_type = match principal.kind {
+        crate::identity::AccountKind::Resident => "111",
+        crate::identity::AccountKind::Enterprise => "001",
+        crate::identity::AccountKind::Staff => return None,
+    };
+    principal.registered.clone().map(|(code, name)| (code_type.to_owned(), code, name))
 }
 
 /// The holder code type, code and name of an account: resident ID number or credit code.

@@ -145,26 +145,31 @@ pub async fn revoke(conn: &mut Conn, id: &str, reason: &str, now: i64) -> Result
 
 pub struct NewUse<'a> {
     pub certificate_id: &'a str,
+    /// The holder, who alone may use it.
+    pub holder_account_id: i64,
+    /// The name of the only certificate type the use allows.
+    pub type_name: &'a str,
     pub department_code: &'a str,
     pub application_number: Option<&'a str>,
     pub reason: &'a str,
-    pub used_by: Option<i64>,
 }
 
-/// Records a use, only while the certificate is unrevoked and unexpired at `now`; false if it no
-/// longer is (revoked since it was checked).
+/// Records a use, only of the holder's own certificate, of the type allowed, unrevoked and
+/// unexpired at `now`; false if any of that does not hold.
 pub async fn insert_use(conn: &mut Conn, u: NewUse<'_>, now: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "INSERT INTO certificate_uses (certificate_id, department_code, application_number, reason, used_by, at)
-         SELECT $1, $2, $3, $4, $5, $6 FROM certificates
-         WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $6)",
+         SELECT c.id, $2, $3, $4, $5, $6 FROM certificates c JOIN certificate_types t ON t.code = c.type_code
+         WHERE c.id = $1 AND c.holder_account_id = $5 AND t.name = $7
+           AND c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > $6)",
     )
     .bind(u.certificate_id)
     .bind(u.department_code)
     .bind(u.application_number)
     .bind(u.reason)
-    .bind(u.used_by)
+    .bind(u.holder_account_id)
     .bind(now)
+    .bind(u.type_name)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -94,6 +94,10 @@ pub struct Principal {
     pub grants: Vec<Grant>,
     pub resident_id: Option<i64>,
     pub enterprise_id: Option<i64>,
+    /// A resident's ID number or an enterprise's credit code, with its registered name; kept for
+    /// the operations that act in that identity (applying, holding certificates), not shown.
+    #[serde(skip)]
+    pub registered: Option<(String, String)>,
 }
 
 impl Principal {
@@ -160,6 +164,7 @@ fn principal_of(rows: Vec<store::PrincipalRow>) -> Option<(Principal, Option<Str
     let (account_id, kind, display_name) =
         (first.account_id, AccountKind::parse(&first.kind), first.display_name.clone());
     let (resident_id, enterprise_id, csrf) = (first.resident_id, first.enterprise_id, first.csrf_token.clone());
+    let registered = first.identity_code.clone().zip(first.legal_name.clone());
     let grants = rows
         .into_iter()
         .filter_map(|row| {
@@ -172,7 +177,7 @@ fn principal_of(rows: Vec<store::PrincipalRow>) -> Option<(Principal, Option<Str
             })
         })
         .collect();
-    Some((Principal { account_id, kind, display_name, grants, resident_id, enterprise_id }, csrf))
+    Some((Principal { account_id, kind, display_name, grants, resident_id, enterprise_id, registered }, csrf))
 }
 
 /// A random secret for a cookie or token, and the hash under which it is stored.

@@ -143,6 +143,9 @@ pub struct PrincipalRow {
     pub disabled: i64,
     pub resident_id: Option<i64>,
     pub enterprise_id: Option<i64>,
+    /// The resident's ID number or the enterprise's credit code, and its registered name.
+    pub identity_code: Option<String>,
+    pub legal_name: Option<String>,
     pub role: Option<String>,
     pub department_id: Option<i64>,
     pub department_name: Option<String>,
@@ -153,10 +156,12 @@ pub struct PrincipalRow {
 }
 
 const PRINCIPAL_COLUMNS: &str = "SELECT a.id AS account_id, a.kind, a.display_name, a.disabled,
-        (SELECT p.id FROM residents p WHERE p.account_id = a.id) AS resident_id,
-        (SELECT e.id FROM enterprises e WHERE e.account_id = a.id) AS enterprise_id,
+        p.id AS resident_id, e.id AS enterprise_id,
+        COALESCE(p.id_number, e.credit_code) AS identity_code, COALESCE(p.name, e.name) AS legal_name,
         sr.role, d.id AS department_id, d.name AS department_name, r.code AS region_code, r.path AS region_path";
-const PRINCIPAL_ROLES: &str = "LEFT JOIN staff_roles sr ON sr.account_id = a.id
+const PRINCIPAL_ROLES: &str =
+    "LEFT JOIN residents p ON p.account_id = a.id LEFT JOIN enterprises e ON e.account_id = a.id
+        LEFT JOIN staff_roles sr ON sr.account_id = a.id
         LEFT JOIN departments d ON d.id = sr.department_id LEFT JOIN regions r ON r.code = d.region_code";
 
 pub async fn principal_rows(conn: &mut Conn, id: i64) -> Result<Vec<PrincipalRow>, sqlx::Error> {

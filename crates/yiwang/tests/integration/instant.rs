@@ -182,6 +182,46 @@ async fn rules_reject_with_reasons_and_fall_back_to_people() {
     app.stop().await;
 }
 
+/// 租房提取 with `card` offered as the ID card.
+fn rent_withdrawal_with(card: &str) -> Value {
+    json!({
+        "item": item_code("租房提取住房公积金"), "situation": "S1",
+        "form": {"applicant_name": "陈晓红", "id_number": "440402198503120024", "phone": "13800138001",
+                 "extract_mode": "按月自动提取", "bank_card": "6222020200112233445"},
+        "materials": [{"material": "M1", "source": "certificate", "id": card},
+                      {"material": "M2", "source": "shared_data"}, {"material": "M3", "source": "shared_data"},
+                      {"material": "M5", "source": "shared_data"}]
+    })
+}
+
+#[tokio::test]
+async fn only_the_holders_own_valid_certificate_of_the_right_type_stands_in_for_a_material() {
+    let app = TestApp::demo().await;
+    let resident = app.login("440402198503120024").await;
+    let pool = app.state.store.pool();
+    let count = || sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM applications").fetch_one(pool);
+    let field = Some("materials[0].id");
+    let apply = async |card: &str| resident.post("/api/applications", &rent_withdrawal_with(card)).await;
+
+    // Someone else's ID card.
+    let others = id_card(&app.login("440402199207180043").await).await;
+    expect_error(apply(&others).await, 422, "invalid_application", field).await;
+    // Her own certificate, but not an ID card.
+    let approved = apply_rent_withdrawal(&resident, "陈晓红", "440402198503120024").await;
+    let notice = approved["certificates"][0].as_str().unwrap().to_owned();
+    let before = count().await.unwrap();
+    let error = expect_error(apply(&notice).await, 422, "invalid_application", field).await;
+    assert!(error["message"].as_str().unwrap().contains("居民身份证"), "{error}");
+    // Her ID card, revoked by its issuer.
+    let card = id_card(&resident).await;
+    let admin = app.login("admin").await;
+    ok(admin.post(&format!("/api/certificates/{card}/revoke"), &json!({"reason": "证件挂失"})).await).await;
+    let error = expect_error(apply(&card).await, 422, "invalid_application", field).await;
+    assert!(error["message"].as_str().unwrap().contains("吊销"), "{error}");
+    assert_eq!(count().await.unwrap(), before, "a refused application leaves nothing behind");
+    app.stop().await;
+}
+
 async fn upload_pdf(session: &Session) -> String {
     let response = session
         .client

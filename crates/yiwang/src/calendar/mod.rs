@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 use chrono::NaiveDate;
 use yiwang_calendar::{Calendar, DayKind, SpecialDay};
 
-use crate::identity::{Principal, Role};
+use crate::identity::Principal;
 use crate::ledger;
 use crate::store::{Store, now_ms, outbox};
 
@@ -89,9 +89,7 @@ pub fn days_of_year(calendar: &Calendar, year: i32) -> Vec<SpecialDay> {
 
 /// Only a platform admin at the top of the tree edits the calendar: it is national.
 fn check_admin(actor: &Principal) -> Result<(), CalendarAdminError> {
-    let city_wide =
-        actor.grants.iter().any(|g| g.role == Role::PlatformAdmin && g.region_path.matches('/').count() == 2);
-    if city_wide { Ok(()) } else { Err(CalendarAdminError::Forbidden) }
+    if actor.is_city_admin() { Ok(()) } else { Err(CalendarAdminError::Forbidden) }
 }
 
 pub async fn set_day(

@@ -120,6 +120,11 @@ impl Principal {
         self.grants_over(path).next().is_some()
     }
 
+    /// A platform admin at the top of the tree (the city), who changes city-wide settings.
+    pub fn is_city_admin(&self) -> bool {
+        self.grants.iter().any(|g| g.role == Role::PlatformAdmin && g.region_path.matches('/').count() == 2)
+    }
+
     pub fn reaches_with(&self, path: &str, role: Role) -> bool {
         self.grants_over(path).any(|g| g.role == role)
     }

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 use super::model::{Action, Channel};
 use super::routing::Category;
 use super::sensors::{Reading, ReadingOutcome};
+use super::settings::{DispatchEntry, NewDispatchEntry, TimeLimit};
 use super::{Board, Context, Intake, ListQuery, NewWorkOrder, Step, Summary, WorkOrder};
 use crate::AppState;
 use crate::http::auth::{Actor, MaybeActor};
@@ -28,6 +29,60 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(act))
         .routes(routes!(photo))
         .routes(routes!(sensor_reading))
+        .routes(routes!(time_limits, set_time_limits))
+        .routes(routes!(dispatch_catalogue))
+        .routes(routes!(set_dispatch))
+}
+
+/// Time limits per request type and requester kind (supervisors, dispatchers, auditors, admins).
+#[utoipa::path(get, path = "/api/workorders/settings/time-limits", operation_id = "workorder_time_limits", tag = "workorders",
+    responses((status = 200, description = "OK", body = [TimeLimit]), (status = 403, description = "No supervising role", body = ErrorBody)))]
+async fn time_limits(State(state): State<AppState>, actor: Actor) -> Result<axum::Json<Vec<TimeLimit>>, ApiError> {
+    Ok(axum::Json(super::settings::time_limits(&state.store, &actor.principal).await?))
+}
+
+/// Sets time limits (a platform admin of the city); limits not listed stay as they are. Orders
+/// taken in from then on count by them.
+#[utoipa::path(put, path = "/api/workorders/settings/time-limits", operation_id = "set_workorder_time_limits", tag = "workorders",
+    request_body = [TimeLimit],
+    responses((status = 200, description = "Every limit as it now is", body = [TimeLimit]),
+              (status = 403, description = "Not a platform admin of the city", body = ErrorBody),
+              (status = 422, description = "A field is invalid", body = ErrorBody)))]
+async fn set_time_limits(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(limits): Json<Vec<TimeLimit>>,
+) -> Result<axum::Json<Vec<TimeLimit>>, ApiError> {
+    let set = super::settings::set_time_limits(&state.store, &state.workorders, &actor.principal, limits).await?;
+    Ok(axum::Json(set))
+}
+
+/// The dispatch catalogue (派单目录): each category's competent department, or a matter of the
+/// place; a category without an entry takes its parent's.
+#[utoipa::path(get, path = "/api/workorders/settings/dispatch", operation_id = "workorder_dispatch_catalogue", tag = "workorders",
+    responses((status = 200, description = "OK", body = [DispatchEntry]), (status = 403, description = "No supervising role", body = ErrorBody)))]
+async fn dispatch_catalogue(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<axum::Json<Vec<DispatchEntry>>, ApiError> {
+    Ok(axum::Json(super::settings::dispatch_catalogue(&state.store, &state.workorders, &actor.principal).await?))
+}
+
+/// Sets a category's entry in the dispatch catalogue (a platform admin of the city).
+#[utoipa::path(put, path = "/api/workorders/settings/dispatch/{category}", operation_id = "set_workorder_dispatch", tag = "workorders",
+    params(("category" = String, Path, description = "Category code")), request_body = NewDispatchEntry,
+    responses((status = 200, description = "The entry", body = DispatchEntry),
+              (status = 403, description = "Not a platform admin of the city", body = ErrorBody),
+              (status = 404, description = "No such category", body = ErrorBody),
+              (status = 422, description = "A field is invalid", body = ErrorBody)))]
+async fn set_dispatch(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(category): Path<String>,
+    Json(entry): Json<NewDispatchEntry>,
+) -> Result<axum::Json<DispatchEntry>, ApiError> {
+    let principal = &actor.principal;
+    Ok(axum::Json(super::settings::set_dispatch(&state.store, &state.workorders, principal, &category, entry).await?))
 }
 
 /// Takes in a work order. Hotline operators record the caller (and may close a consultation

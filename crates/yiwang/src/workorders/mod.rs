@@ -20,6 +20,7 @@ pub mod pages;
 pub mod patrol;
 pub mod routing;
 pub mod sensors;
+pub mod settings;
 pub mod setup;
 mod similar;
 pub mod stats;

@@ -532,3 +532,87 @@ async fn photos_are_kept_with_the_order_and_oversize_ones_refused() {
     assert_eq!(count, 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_city_admin_sets_time_limits_and_the_dispatch_catalogue() {
+    let app = TestApp::demo().await;
+    let admin = app.login("admin").await;
+    let supervisor = app.login("supervisor").await;
+    let put = reqwest::Method::PUT;
+
+    // Supervisors read the settings but do not change them.
+    let limits = ok(supervisor.get("/api/workorders/settings/time-limits").await).await;
+    let complaint = |limits: &Value| {
+        let all = limits.as_array().unwrap();
+        all.iter().find(|l| l["request_type"] == "complaint" && l["requester_kind"] == "resident").cloned().unwrap()
+    };
+    assert_eq!(complaint(&limits)["handle_days"], 15, "Guangdong's default");
+    let shorter =
+        json!([{"request_type": "complaint", "requester_kind": "resident", "respond_hours": null, "handle_days": 5}]);
+    let path = "/api/workorders/settings/time-limits";
+    expect_error(supervisor.send(put.clone(), path, Some(&shorter)).await, 403, "forbidden", None).await;
+    let zero = json!([{"request_type": "complaint", "requester_kind": "resident", "handle_days": 0}]);
+    expect_error(admin.send(put.clone(), path, Some(&zero)).await, 422, "invalid_workorder", Some("[0].handle_days"))
+        .await;
+
+    // A complaint taken in after the change runs 5 working days instead of 15.
+    let operator = app.login("operator").await;
+    let call = json!({"request_type": "complaint", "text": "小区物业占用公共绿地改建停车位并收取停车费",
+        "caller": {"kind": "resident", "phone": "13800138009"}});
+    let before = created(operator.post("/api/workorders", &call).await).await;
+    let set = ok(admin.send(put.clone(), path, Some(&shorter)).await).await;
+    assert_eq!(complaint(&set)["handle_days"], 5);
+    let after = created(operator.post("/api/workorders", &call).await).await;
+    let deadline = |o: &Value| chrono::DateTime::parse_from_rfc3339(o["deadline"].as_str().unwrap()).unwrap();
+    let days = (deadline(&before) - deadline(&after)).num_days();
+    assert!((10..=16).contains(&days), "ten working days sooner: {days} calendar days");
+
+    // 城管执法 is a matter of the place in the demo; the admin gives it to the city's bureau.
+    let categories = ok(admin.get("/api/workorders/categories").await).await;
+    let enforcement = categories.as_array().unwrap().iter().find(|c| c["name"] == "城管执法").unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let entry = format!("/api/workorders/settings/dispatch/{enforcement}");
+    let both = json!({"department_code": "440400-CGJ", "territorial": true});
+    expect_error(admin.send(put.clone(), &entry, Some(&both)).await, 422, "invalid_workorder", Some("territorial"))
+        .await;
+    let unknown = json!({"department_code": "NO-SUCH"});
+    expect_error(
+        admin.send(put.clone(), &entry, Some(&unknown)).await,
+        422,
+        "invalid_workorder",
+        Some("department_code"),
+    )
+    .await;
+    let city = json!({"department_code": "440400-CGJ"});
+    expect_error(
+        admin.send(put.clone(), "/api/workorders/settings/dispatch/99", Some(&city)).await,
+        404,
+        "not_found",
+        None,
+    )
+    .await;
+    let set = ok(admin.send(put.clone(), &entry, Some(&city)).await).await;
+    assert_eq!(set["territorial"], false);
+    let catalogue = ok(supervisor.get("/api/workorders/settings/dispatch").await).await;
+    assert!(
+        catalogue
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["category_code"] == enforcement.as_str() && e["department_code"] == "440400-CGJ")
+    );
+    let finding = json!({"request_type": "report", "text": "迎宾南路人行道上有流动摊贩占道经营，影响行人通行",
+        "category": enforcement, "location": {"lat": GONGBEI.0, "lon": GONGBEI.1}});
+    let order = created(app.login("grid").await.post("/api/workorders", &finding).await).await;
+    assert_eq!(order["department"]["code"], "440400-CGJ", "dispatched by the new entry");
+
+    // Each change is on the evidence log.
+    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM ledger_leaves WHERE kind LIKE 'workorder.%_set'")
+        .fetch_all(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(kinds, ["workorder.time_limits_set", "workorder.dispatch_set"]);
+    app.stop().await;
+}

@@ -40,8 +40,11 @@ impl ItemContext {
     }
 }
 
+/// Each item's context by implementation code, with when it was read.
+type Kept = HashMap<String, (Instant, Arc<ItemContext>)>;
+
 #[derive(Clone, Default)]
-pub struct ItemContexts(Arc<Mutex<HashMap<String, (Instant, Arc<ItemContext>)>>>);
+pub struct ItemContexts(Arc<Mutex<Kept>>);
 
 impl ItemContexts {
     /// The context of a published item; `NotFound` (as a catalogue error) if there is none.
@@ -66,7 +69,7 @@ impl ItemContexts {
         self.lock().clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<ItemContext>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

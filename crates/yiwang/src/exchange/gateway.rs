@@ -112,6 +112,9 @@ impl<T: Clone> Cached<T> {
     }
 }
 
+/// An app's grants on one resource, newest first.
+type GrantList = Arc<Vec<GrantRow>>;
+
 struct Bucket {
     tokens: f64,
     at: Instant,
@@ -128,7 +131,7 @@ struct Inner {
     log: mpsc::UnboundedSender<Pending>,
     apps: Mutex<HashMap<String, Cached<Option<Arc<AppRow>>>>>,
     resources: Mutex<HashMap<String, Cached<Option<Arc<Resource>>>>>,
-    grants: Mutex<HashMap<(i64, i64), Cached<Arc<Vec<GrantRow>>>>>,
+    grants: Mutex<HashMap<(i64, i64), Cached<GrantList>>>,
     buckets: Mutex<HashMap<i64, Bucket>>,
     /// app → (China day, successful calls that day)
     quotas: Mutex<HashMap<i64, (chrono::NaiveDate, i64)>>,

@@ -137,7 +137,7 @@ fn matches(row: &Map<String, Value>, filters: &[(String, FieldType, String)]) ->
     filters.iter().all(|(field, _, wanted)| match row.get(field) {
         Some(Value::String(s)) => s == wanted,
         Some(Value::Null) | None => false,
-        Some(other) => other.to_string() == *wanted,
+        Some(other) => wanted.as_str() == other.to_string().as_str(),
     })
 }
 

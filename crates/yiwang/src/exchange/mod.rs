@@ -214,6 +214,7 @@ pub async fn update(
             Box::pin(async move {
                 let department_id = department_of(tx, &input.department_code).await?;
                 let stored = store::all_rows(tx, existing.id).await?;
+                let had_rows = !stored.is_empty();
                 let rows = if stored.is_empty() || input.source != Source::Dataset {
                     None
                 } else {
@@ -230,7 +231,8 @@ pub async fn update(
                 store::update_resource(tx, existing.id, &input, department_id, &document, now_ms()).await?;
                 if let Some(rows) = rows {
                     store::replace_rows(tx, existing.id, &input, &rows, now_ms()).await?;
-                } else if input.source != Source::Dataset {
+                } else if had_rows {
+                    // Attached elsewhere now: uploaded rows would be stale copies.
                     store::replace_rows(tx, existing.id, &input, &[], now_ms()).await?;
                 }
                 let event = serde_json::json!({"resource": input.code, "version": existing.version + 1});

@@ -2,7 +2,8 @@
 //! selection, masking, rate and quota, a durable call-log entry and evidence leaf per call)
 //! against the same lookups served straight from the database by a plain HTTP handler in the
 //! same run. `open-data`: CKAN `package_search` and `datastore_search` against Datasette (PyPI)
-//! serving the same rows from an SQLite file, in the same run.
+//! serving the same rows from an SQLite file, in the same run (facet suggestions off, which
+//! Datasette computes on every table page by default and which is not part of the query).
 
 use std::time::{Duration, Instant};
 

@@ -70,14 +70,14 @@ fn id_number(n: usize) -> String {
     format!("4404021990{:08}", n)
 }
 
-/// Runs `clients` loops for `seconds`, each GET-ting the URLs `urls(i)` gives; returns calls/s
-/// and the 99th-percentile latency in ms, asserting every answer is 200.
+/// Runs `clients` loops for `seconds`, each GET-ting the URLs `urls(i)` gives; returns calls/s,
+/// the 99th-percentile latency in ms and the number of calls, asserting every answer is 200.
 async fn load(
     clients: usize,
     seconds: f64,
     headers: Vec<(String, String)>,
     urls: impl Fn(usize) -> String + Clone + Send + 'static,
-) -> (f64, f64) {
+) -> (f64, f64, usize) {
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().expect("client");
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let mut tasks = tokio::task::JoinSet::new();
@@ -108,7 +108,7 @@ async fn load(
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
-    (all.len() as f64 / elapsed, crate::percentile(&all, 0.99))
+    (all.len() as f64 / elapsed, crate::percentile(&all, 0.99), all.len())
 }
 
 fn round(x: f64) -> f64 {
@@ -188,7 +188,7 @@ pub async fn gateway(clients: usize, seconds: f64, database_url: Option<String>)
 
     let leaves_before = yiwang::ledger::size(&server.state.store).await.expect("size");
     let gateway_base = base.clone();
-    let (gateway_rate, gateway_p99) =
+    let (gateway_rate, gateway_p99, made) =
         load(clients, seconds, vec![("authorization".into(), format!("Bearer {token}"))], move |i| {
             format!(
                 "{gateway_base}/api/exchange/gateway/GA-RK-0001/records/{}?reason=%E5%8E%8B%E6%B5%8B",
@@ -202,7 +202,8 @@ pub async fn gateway(clients: usize, seconds: f64, database_url: Option<String>)
         .await
         .expect("count");
     let leaves = yiwang::ledger::size(&server.state.store).await.expect("size") - leaves_before;
-    let (direct_rate, direct_p99) =
+    assert_eq!((logged as usize, leaves as usize), (made, made), "every answered call is logged with its leaf");
+    let (direct_rate, direct_p99, _) =
         load(clients, seconds, Vec::new(), move |i| format!("{direct_base}/direct/{}", id_number(i % POPULATION_ROWS)))
             .await;
     emit(json!({
@@ -346,8 +347,8 @@ pub async fn open_data(clients: usize, seconds: f64) {
         ),
     ];
     for (name, ours, theirs) in queries {
-        let (our_rate, our_p99) = load(clients, seconds, Vec::new(), move |_| ours.clone()).await;
-        let (their_rate, their_p99) = load(clients, seconds, Vec::new(), move |_| theirs.clone()).await;
+        let (our_rate, our_p99, _) = load(clients, seconds, Vec::new(), move |_| ours.clone()).await;
+        let (their_rate, their_p99, _) = load(clients, seconds, Vec::new(), move |_| theirs.clone()).await;
         emit(json!({
             "scenario": "open_data", "query": name, "clients": clients, "seconds": seconds, "rows": ENTITY_ROWS,
             "yiwang_per_second": round(our_rate), "yiwang_p99_ms": round(our_p99),

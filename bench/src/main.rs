@@ -6,12 +6,15 @@
 //!     cargo run --release -p yiwang-bench -- ledger-append --pymerkle   (adds pymerkle and the ratios)
 //!     cargo run --release -p yiwang-bench -- catalogue-search --items 10000
 //!     cargo run --release -p yiwang-bench -- instant-approval --applicants 32 --applications 10000
+//!     cargo run --release -p yiwang-bench -- gateway --clients 16 --seconds 10 [--database-url URL]
+//!     cargo run --release -p yiwang-bench -- open-data --clients 16 --seconds 10   (needs pip install datasette)
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
 mod catalogue_search;
+mod exchange;
 mod instant_approval;
 mod workorder_intake;
 
@@ -78,6 +81,25 @@ enum Scenario {
         /// An empty PostgreSQL database to run against instead of SQLite.
         #[arg(long)]
         database_url: Option<String>,
+    },
+    /// Gateway lookups per second over HTTP (grant check, masking, call log and evidence leaf)
+    /// against the same lookups straight from the database over HTTP, in the same run.
+    Gateway {
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// An empty PostgreSQL database to run against instead of SQLite.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// CKAN package_search and datastore_search per second against Datasette (PyPI) serving the
+    /// same rows, in the same run.
+    OpenData {
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
     },
     /// Work orders taken in per second over HTTP (classification, routing, dispatch, evidence
     /// leaf included) from N concurrent hotline operators, against a server started here.
@@ -263,6 +285,12 @@ async fn main() {
         }
         Scenario::InstantApproval { applicants, applications, database_url } => {
             instant_approval::run(applicants, applications, database_url).await;
+        }
+        Scenario::Gateway { clients, seconds, database_url } => {
+            exchange::gateway(clients, seconds, database_url).await;
+        }
+        Scenario::OpenData { clients, seconds } => {
+            exchange::open_data(clients, seconds).await;
         }
         Scenario::WorkorderIntake { operators, orders, database_url } => {
             workorder_intake::run(operators, orders, database_url).await;

@@ -89,6 +89,10 @@ pub const DEMO_STAFF: &[(&str, &str, Role, &str)] = &[
     ("housing_handler", "住建承办 马超", Role::DepartmentHandler, "440400-ZJJ"),
     ("gongbei_handler", "拱北街道承办 邓颖", Role::DepartmentHandler, "440402001-JB"),
     ("iot", "物联感知平台", Role::SensorClient, "440400-CGJ"),
+    ("police_steward", "公安数据 罗晨", Role::DataSteward, "440400-GAJ"),
+    ("market_steward", "市监数据 许琳", Role::DataSteward, "440400-SCJ"),
+    ("hrss_steward", "人社数据 蔡宁", Role::DataSteward, "440400-RSJ"),
+    ("housing_steward", "住建数据 严华", Role::DataSteward, "440400-ZJJ"),
 ];
 
 /// (ID number, name, phone, community)
@@ -119,6 +123,8 @@ pub enum DemoError {
     Certificates(#[from] crate::certificates::CertificateError),
     #[error(transparent)]
     Applications(#[from] crate::applications::ApplicationError),
+    #[error(transparent)]
+    Exchange(#[from] crate::exchange::ExchangeError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -176,6 +182,7 @@ pub async fn load(store: &Store, issuer: &crate::certificates::Issuer) -> Result
     crate::certificates::load_demo(&mut tx, issuer).await?;
     crate::applications::instant::load_demo(&mut tx).await?;
     crate::workorders::setup::load_demo(&mut tx).await?;
+    crate::exchange::demo::load_demo(&mut tx).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -12,6 +12,7 @@ pub mod certificates;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod exchange;
 pub mod grid;
 pub mod http;
 pub mod identity;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub workorders: workorders::routing::Routing,
     /// What applying for each item needs to know about it, kept for a few seconds.
     pub items: applications::context::ItemContexts,
+    /// The data-exchange gateway: call log writer, caches, rate limits and quotas.
+    pub exchange: exchange::Exchange,
 }
 
 impl AppState {
@@ -90,7 +93,9 @@ pub async fn open(config: Config) -> Result<AppState, StartError> {
     let issuer = Arc::new(certificates::Issuer::load_or_create(&config.data_dir, &config.certificate_issuer)?);
     let classifier = Arc::new(workorders::classifier::Classifier::load(&config.data_dir)?);
     let workorders = workorders::routing::Routing::load(&store, classifier, config.dispatch_threshold).await?;
+    let exchange = exchange::Exchange::new(store.clone());
     Ok(AppState {
+        exchange,
         store,
         config: Arc::new(config),
         calendar,
@@ -144,6 +149,20 @@ fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
                 let changed = workorders::raise_alarms(&store, now).await.map_err(|e| e.to_string())?;
                 if changed > 0 {
                     tracing::info!(changed, "raised time-limit alarms on work orders");
+                }
+                Ok(())
+            })
+        }),
+    );
+    let (calendar, clock) = (state.calendar.clone(), state.clock.clone());
+    handlers.insert(
+        "exchange.detect_alerts",
+        Arc::new(move |store, _| {
+            let (calendar, now) = (calendar.get(), clock.now());
+            Box::pin(async move {
+                let raised = exchange::alerts::detect(&store, &calendar, now).await.map_err(|e| e.to_string())?;
+                if raised > 0 {
+                    tracing::warn!(raised, "raised alerts on unusual use of shared data");
                 }
                 Ok(())
             })
@@ -211,6 +230,7 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
             Recurring { kind: "ledger.checkpoint", every: Duration::from_secs(5) },
             Recurring { kind: "applications.raise_alarms", every: Duration::from_secs(60) },
             Recurring { kind: "workorders.raise_alarms", every: Duration::from_secs(60) },
+            Recurring { kind: "exchange.detect_alerts", every: Duration::from_secs(60) },
         ],
         idle_wait: Duration::from_millis(state.config.worker_idle_ms),
     };

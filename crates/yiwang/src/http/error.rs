@@ -12,6 +12,7 @@ use crate::applications::ApplicationError;
 use crate::calendar::CalendarAdminError;
 use crate::catalog::CatalogError;
 use crate::certificates::CertificateError;
+use crate::exchange::ExchangeError;
 use crate::identity::IdentityError;
 use crate::ledger::LedgerError;
 use crate::workorders::WorkOrderError;
@@ -32,6 +33,12 @@ pub enum ApiError {
     },
     Unauthenticated,
     Forbidden,
+    /// 403 with a reason the client can act on (e.g. the data gateway's `no_grant`).
+    Refused {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
     NotFound,
     /// 409: the change was made against a state that has moved on.
     Conflict {
@@ -43,6 +50,13 @@ pub enum ApiError {
     TooManyRequests {
         retry_after_secs: i64,
     },
+    /// 429 for a limit other than sign-in attempts (a rate or a quota), named by `code`.
+    Limited {
+        code: &'static str,
+        retry_after_secs: i64,
+    },
+    /// 502: a system yiwang relies on (a department's data endpoint) failed.
+    BadGateway(String),
     /// 503: the database cannot be reached; the client may retry.
     Unavailable,
     Internal(String),
@@ -73,11 +87,12 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::Refused { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -89,6 +104,7 @@ impl ApiError {
             ApiError::Invalid { code, message, field } => (*code, message.clone(), Some(field.clone())),
             ApiError::Unauthenticated => ("unauthenticated", "请先登录 / sign in first".into(), None),
             ApiError::Forbidden => ("forbidden", "无权执行此操作 / not allowed".into(), None),
+            ApiError::Refused { code, message, field } => (*code, message.clone(), field.clone()),
             ApiError::NotFound => ("not_found", "记录不存在 / not found".into(), None),
             ApiError::Conflict { code, message } => (*code, message.clone(), None),
             ApiError::UnsupportedMediaType(expected) => {
@@ -101,6 +117,14 @@ impl ApiError {
                 ),
                 None,
             ),
+            ApiError::Limited { code, retry_after_secs } => (
+                *code,
+                format!("超出调用限额，请{retry_after_secs}秒后再试 / limit reached, retry in {retry_after_secs} s"),
+                None,
+            ),
+            ApiError::BadGateway(cause) => {
+                ("source_failed", format!("数据源系统调用失败 / the source system failed: {cause}"), None)
+            }
             ApiError::Unavailable => ("unavailable", "服务暂不可用，请稍后重试 / temporarily unavailable".into(), None),
             ApiError::Internal(_) => ("internal", "系统内部错误 / internal error".into(), None),
         };
@@ -114,7 +138,7 @@ impl IntoResponse for ApiError {
             tracing::error!(%cause, "internal error");
         }
         let mut response = (self.status(), axum::Json(ErrorBody { error: self.detail() })).into_response();
-        if let ApiError::TooManyRequests { retry_after_secs } = self
+        if let ApiError::TooManyRequests { retry_after_secs } | ApiError::Limited { retry_after_secs, .. } = self
             && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -274,6 +298,29 @@ impl From<CertificateError> for ApiError {
             CertificateError::Ledger(e) => e.into(),
             CertificateError::Identity(e) => e.into(),
             CertificateError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<ExchangeError> for ApiError {
+    fn from(err: ExchangeError) -> Self {
+        match err {
+            ExchangeError::Invalid { field, message } => ApiError::invalid(field, "invalid_exchange", message),
+            ExchangeError::NotFound => ApiError::NotFound,
+            ExchangeError::Forbidden => ApiError::Forbidden,
+            ExchangeError::Refused { code, message, field } => ApiError::Refused { code, message, field },
+            ExchangeError::UnknownApp => ApiError::Unauthenticated,
+            ExchangeError::Throttled { code, retry_after_secs } => ApiError::Limited { code, retry_after_secs },
+            ExchangeError::WrongState { action, state } => ApiError::Conflict {
+                code: "wrong_state",
+                message: format!(
+                    "当前状态（{state}）不能执行此操作（{action}） / cannot {action} a grant that is {state}"
+                ),
+            },
+            ExchangeError::Upstream(cause) => ApiError::BadGateway(cause),
+            ExchangeError::Ledger(e) => e.into(),
+            ExchangeError::Identity(e) => e.into(),
+            ExchangeError::Db(e) => e.into(),
         }
     }
 }

@@ -38,6 +38,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "applications", description = "Applications (办件) and their materials"),
         (name = "certificates", description = "E-certificates (电子证照): wallet, uses, revocation, verification"),
         (name = "workorders", description = "Work orders (工单): intake, dispatch, handling, supervision, callback; grids and sensors"),
+        (name = "exchange", description = "Data exchange (一网共享): data catalogue, apps, grants, the gateway, call logs, alerts"),
+        (name = "opendata", description = "Open data: a CKAN-compatible Action API and a DCAT-AP export"),
         (name = "ledger", description = "The evidence log (存证): checkpoints, leaves, proofs, receipts"),
         (name = "health", description = "Liveness and readiness")
     ),
@@ -56,6 +58,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::applications::api::router())
         .merge(crate::certificates::api::router())
         .merge(crate::workorders::api::router())
+        .merge(crate::exchange::api::router())
+        .merge(crate::exchange::ckan::router())
         .split_for_parts()
 }
 

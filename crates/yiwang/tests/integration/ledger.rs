@@ -39,10 +39,13 @@ async fn changes_write_leaves_without_personal_data() {
     // Every demo resident holds an ID card and every enterprise a business licence.
     let certificates = yiwang::demo::DEMO_RESIDENTS.len() + yiwang::demo::DEMO_ENTERPRISES.len();
     let rules = yiwang::applications::instant::DEMO_RULES.len();
+    let exchange: serde_json::Value = serde_json::from_str(yiwang::exchange::demo::DEMO_EXCHANGE).unwrap();
+    let exchange_leaves: usize =
+        ["resources", "apps", "grants", "calls"].iter().map(|k| exchange[k].as_array().unwrap().len()).sum();
     assert_eq!(
         size as usize,
-        accounts + items.len() + certificates + rules,
-        "one leaf per account, published item, issued certificate and rule version"
+        accounts + items.len() + certificates + rules + exchange_leaves,
+        "one leaf per account, published item, issued certificate, rule version, data resource, app, grant and call"
     );
 
     let resident = app.resident_id(yiwang::demo::DEMO_RESIDENTS[0].0).await;

@@ -1,0 +1,119 @@
+//! Alerts on unusual use of shared data, raised by a job from the call log for the stewards of
+//! the resource's department: a volume spike against the app's own baseline, bulk enumeration
+//! (many distinct keys in a short window), and many calls outside working hours.
+
+use chrono::{DateTime, Duration, Timelike, Utc};
+use serde::Serialize;
+use yiwang_calendar::Calendar;
+
+use super::{ExchangeError, Result, managed_departments, store};
+use crate::identity::Principal;
+use crate::store::{Store, from_ms, outbox};
+
+/// Distinct keys one app looks up in one resource within [`ENUMERATION_WINDOW_MINUTES`] that
+/// count as enumerating it.
+pub const ENUMERATION_KEYS: i64 = 50;
+pub const ENUMERATION_WINDOW_MINUTES: i64 = 10;
+/// Calls in the last hour that count as a spike, when also [`SPIKE_FACTOR`] times the app's
+/// hourly average over the week before.
+pub const SPIKE_MIN_CALLS: i64 = 200;
+pub const SPIKE_FACTOR: f64 = 5.0;
+/// Calls outside working hours (08:00-20:00 on working days, China time) in 24 hours that raise an
+/// alert.
+pub const OFF_HOURS_CALLS: i64 = 50;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Alert {
+    pub id: i64,
+    /// `volume_spike`, `bulk_enumeration` or `off_hours`
+    pub kind: String,
+    pub app_name: String,
+    pub app_department: String,
+    pub resource_code: String,
+    pub resource_name: String,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+    pub raised_at: DateTime<Utc>,
+}
+
+fn off_hours(calendar: &Calendar, hour_start: DateTime<Utc>) -> bool {
+    let china = hour_start + Duration::hours(8);
+    !calendar.is_working_day(china.date_naive()) || !(8..20).contains(&china.hour())
+}
+
+/// Looks at the call log as of `now` and raises the alerts it shows (each once per window);
+/// returns how many are new. Run by the `exchange.detect_alerts` job every minute.
+pub async fn detect(store: &Store, calendar: &Calendar, now: DateTime<Utc>) -> Result<usize> {
+    let now_ms = now.timestamp_millis();
+    let hour_key = format!("hour:{}", now_ms / 3_600_000);
+    let mut found: Vec<((i64, i64), &'static str, String, serde_json::Value)> = Vec::new();
+    let mut conn = store.pool().acquire().await?;
+    let since = now_ms - ENUMERATION_WINDOW_MINUTES * 60_000;
+    for (app, resource, keys) in store::distinct_keys_since(&mut conn, since, ENUMERATION_KEYS).await? {
+        let detail = serde_json::json!({"distinct_keys": keys, "minutes": ENUMERATION_WINDOW_MINUTES});
+        found.push(((app, resource), "bulk_enumeration", hour_key.clone(), detail));
+    }
+    let hour_ago = now_ms - 3_600_000;
+    for (app, resource, recent, before) in store::volumes(&mut conn, hour_ago, hour_ago - 7 * 24 * 3_600_000).await? {
+        let baseline = before as f64 / (7.0 * 24.0);
+        if recent >= SPIKE_MIN_CALLS && recent as f64 > SPIKE_FACTOR * baseline {
+            let detail =
+                serde_json::json!({"calls_last_hour": recent, "hourly_baseline": (baseline * 10.0).round() / 10.0});
+            found.push(((app, resource), "volume_spike", hour_key.clone(), detail));
+        }
+    }
+    let mut late: std::collections::BTreeMap<(i64, i64), i64> = Default::default();
+    for (app, resource, hour, calls) in store::hourly_calls(&mut conn, now_ms - 24 * 3_600_000).await? {
+        if off_hours(calendar, from_ms(hour * 3_600_000)) {
+            *late.entry((app, resource)).or_default() += calls;
+        }
+    }
+    let day_key = format!("day:{}", yiwang_calendar::china_date(now));
+    for (pair, calls) in late.into_iter().filter(|(_, calls)| *calls >= OFF_HOURS_CALLS) {
+        found.push((pair, "off_hours", day_key.clone(), serde_json::json!({"off_hours_calls_24h": calls})));
+    }
+    drop(conn);
+    if found.is_empty() {
+        return Ok(0);
+    }
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                let mut raised = 0;
+                for (pair, kind, window, detail) in found {
+                    if store::insert_alert(tx, pair, kind, &window, &detail.to_string(), now_ms).await? {
+                        let event =
+                            serde_json::json!({"app": pair.0, "resource": pair.1, "kind": kind, "detail": detail});
+                        outbox::append(tx, "exchange.alert_raised", &event)?;
+                        raised += 1;
+                    }
+                }
+                Ok::<_, ExchangeError>(raised)
+            })
+        })
+        .await
+}
+
+/// The alerts on the resources of the departments the actor manages, newest first.
+pub async fn alerts(store: &Store, actor: &Principal) -> Result<Vec<Alert>> {
+    let managed = managed_departments(store, actor).await?;
+    if managed.is_empty() {
+        return Err(ExchangeError::Forbidden);
+    }
+    let mut conn = store.pool().acquire().await?;
+    Ok(store::alerts(&mut conn, 500)
+        .await?
+        .into_iter()
+        .filter(|row| managed.contains(&row.5))
+        .map(|(id, app_name, app_department, resource_code, resource_name, _, kind, detail, at)| Alert {
+            id,
+            kind,
+            app_name,
+            app_department,
+            resource_code,
+            resource_name,
+            detail: serde_json::from_str(&detail).unwrap_or_default(),
+            raised_at: from_ms(at),
+        })
+        .collect())
+}

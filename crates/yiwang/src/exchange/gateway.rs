@@ -1,0 +1,505 @@
+//! The gateway (共享交换网关): department apps call shared data with their token, by resource and
+//! key (lookup) or filters (paged query), and state the reason of every call (申请事由). The
+//! gateway checks the app's grant, returns only the granted fields, masks the personal ones not
+//! granted in clear, enforces the app's rate limit and daily quota, and logs every call —
+//! granted or refused — in the call log and as an evidence leaf.
+//!
+//! Logging does not throttle calls: calls queue in memory and one task writes whatever has
+//! queued in one transaction (through `Store::write`, so with the group commit too) while the
+//! previous batch commits. A call is answered only after its log entry is durable, so no answer
+//! leaves the gateway unlogged, even if the process dies a moment later.
+//!
+//! Apps, resources and grants are cached for [`CACHE_TTL`]; a change on this node clears the
+//! cache at once, a change on another node shows within that time. Rate limits and quotas are
+//! counted per node (the quota starts from the day's logged calls when a node first sees the app).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use super::masking;
+use super::model::{FieldType, Masking};
+use super::sources::{self, Fetch};
+use super::store::{self, AppRow, GrantRow};
+use super::{ExchangeError, GrantState, Resource, Result, digest, invalid};
+use crate::ledger;
+use crate::store::{Store, WriteTx};
+
+/// How long apps, resources and grants stay cached.
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
+/// Calls written in one transaction at most.
+const MAX_BATCH: usize = 2000;
+/// Rows one query returns at most.
+pub const MAX_QUERY_ROWS: i64 = 200;
+
+/// A token for an app: shown once, stored as its SHA-256. The prefix lets secret scanners
+/// recognise a leaked one.
+pub fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("yx_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn new_call_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// One call as the log keeps it; personal values only as hashes.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    pub id: String,
+    pub app_id: i64,
+    pub department_id: i64,
+    pub resource_id: Option<i64>,
+    pub resource_code: String,
+    pub kind: &'static str,
+    pub key_hash: Option<String>,
+    pub fields: Vec<String>,
+    pub rows: i64,
+    pub reason: String,
+    pub outcome: &'static str,
+    pub at: i64,
+    /// SHA-256 of the ID number of each resident whose record the call returned.
+    pub subjects: Vec<String>,
+}
+
+/// What an app asks.
+#[derive(Debug, Clone)]
+pub enum Ask {
+    /// The record whose key field equals this.
+    Lookup(String),
+    /// Records whose fields equal these values, a page at a time.
+    Query { filters: BTreeMap<String, String>, limit: i64, offset: i64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub ask: Ask,
+    /// The fields wanted; all granted ones when none.
+    pub fields: Option<Vec<String>>,
+    /// 申请事由
+    pub reason: String,
+}
+
+/// What the gateway answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Answer {
+    /// The call's id in the log.
+    pub call_id: String,
+    pub resource_code: String,
+    pub fields: Vec<String>,
+    /// The fields shown masked (personal fields not granted in clear).
+    pub masked_fields: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<Map<String, Value>>,
+    /// How many records match in all (queries, when the source tells).
+    pub total: Option<i64>,
+}
+
+struct Cached<T> {
+    at: Instant,
+    value: T,
+}
+
+impl<T: Clone> Cached<T> {
+    fn fresh(&self) -> Option<T> {
+        (self.at.elapsed() < CACHE_TTL).then(|| self.value.clone())
+    }
+}
+
+/// An app's grants on one resource, newest first.
+type GrantList = Arc<Vec<GrantRow>>;
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// The gateway's shared state: the call log writer, caches, limits, the HTTP client for
+/// department systems.
+#[derive(Clone)]
+pub struct Exchange {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    log: mpsc::UnboundedSender<Pending>,
+    apps: Mutex<HashMap<String, Cached<Option<Arc<AppRow>>>>>,
+    resources: Mutex<HashMap<String, Cached<Option<Arc<Resource>>>>>,
+    grants: Mutex<HashMap<(i64, i64), Cached<GrantList>>>,
+    buckets: Mutex<HashMap<i64, Bucket>>,
+    /// app → (China day, successful calls that day)
+    quotas: Mutex<HashMap<i64, (chrono::NaiveDate, i64)>>,
+    http: reqwest::Client,
+}
+
+struct Pending {
+    call: CallRecord,
+    done: oneshot::Sender<std::result::Result<(), String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Exchange {
+    /// Starts the call-log writer on the current runtime.
+    pub fn new(store: Store) -> Exchange {
+        let (log, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(write_log(store, receiver));
+        Exchange {
+            inner: Arc::new(Inner {
+                log,
+                apps: Mutex::default(),
+                resources: Mutex::default(),
+                grants: Mutex::default(),
+                buckets: Mutex::default(),
+                quotas: Mutex::default(),
+                http: reqwest::Client::builder().timeout(sources::HTTP_TIMEOUT).build().unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// Drops every cached app, resource and grant: called after a change on this node.
+    pub fn forget(&self) {
+        lock(&self.inner.apps).clear();
+        lock(&self.inner.resources).clear();
+        lock(&self.inner.grants).clear();
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    async fn app_by_token(&self, store: &Store, token: &str) -> Result<Arc<AppRow>> {
+        let hash = crate::identity::hash_secret(token);
+        let cached = lock(&self.inner.apps).get(&hash).and_then(Cached::fresh);
+        let app = match cached {
+            Some(app) => app,
+            None => {
+                let mut conn = store.pool().acquire().await?;
+                let app = store::app_by_token_hash(&mut conn, &hash).await?.map(Arc::new);
+                lock(&self.inner.apps).insert(hash, Cached { at: Instant::now(), value: app.clone() });
+                app
+            }
+        };
+        app.filter(|a| a.revoked_at.is_none()).ok_or(ExchangeError::UnknownApp)
+    }
+
+    async fn resource(&self, store: &Store, code: &str) -> Result<Option<Arc<Resource>>> {
+        if let Some(found) = lock(&self.inner.resources).get(code).and_then(Cached::fresh) {
+            return Ok(found);
+        }
+        let found = super::resource(store, code).await?.map(Arc::new);
+        lock(&self.inner.resources).insert(code.to_owned(), Cached { at: Instant::now(), value: found.clone() });
+        Ok(found)
+    }
+
+    async fn grants(&self, store: &Store, app_id: i64, resource_id: i64) -> Result<Arc<Vec<GrantRow>>> {
+        if let Some(found) = lock(&self.inner.grants).get(&(app_id, resource_id)).and_then(Cached::fresh) {
+            return Ok(found);
+        }
+        let mut conn = store.pool().acquire().await?;
+        let found = Arc::new(store::grants_of(&mut conn, app_id, resource_id).await?);
+        lock(&self.inner.grants).insert((app_id, resource_id), Cached { at: Instant::now(), value: found.clone() });
+        Ok(found)
+    }
+
+    /// Takes one call from the app's bucket (its rate per minute, refilled continuously).
+    fn take_rate(&self, app: &AppRow) -> Result<()> {
+        let per_second = app.rate_per_minute as f64 / 60.0;
+        let mut buckets = lock(&self.inner.buckets);
+        let bucket =
+            buckets.entry(app.id).or_insert_with(|| Bucket { tokens: app.rate_per_minute as f64, at: Instant::now() });
+        let now = Instant::now();
+        bucket.tokens =
+            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_second).min(app.rate_per_minute as f64);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = ((1.0 - bucket.tokens) / per_second).ceil().max(1.0) as i64;
+            Err(ExchangeError::Throttled { code: "rate_limited", retry_after_secs: wait })
+        }
+    }
+
+    /// Counts a successful call against the app's daily quota (China days).
+    async fn take_quota(&self, store: &Store, app: &AppRow, now: DateTime<Utc>) -> Result<()> {
+        let today = yiwang_calendar::china_date(now);
+        let day_start = start_of_china_day(today);
+        let known = lock(&self.inner.quotas).get(&app.id).is_some_and(|(day, _)| *day == today);
+        if !known {
+            let mut conn = store.pool().acquire().await?;
+            let used = store::ok_calls_since(&mut conn, app.id, day_start.timestamp_millis()).await?;
+            lock(&self.inner.quotas).insert(app.id, (today, used));
+        }
+        let mut quotas = lock(&self.inner.quotas);
+        let entry = quotas.entry(app.id).or_insert((today, 0));
+        if entry.1 >= app.daily_quota {
+            let tomorrow = start_of_china_day(today.succ_opt().unwrap_or(today));
+            let wait = (tomorrow - now).num_seconds().max(1);
+            return Err(ExchangeError::Throttled { code: "quota_exceeded", retry_after_secs: wait });
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+
+    /// A call by an app's token (the HTTP gateway).
+    pub async fn call(
+        &self,
+        store: &Store,
+        now: DateTime<Utc>,
+        token: &str,
+        resource_code: &str,
+        call: Call,
+    ) -> Result<Answer> {
+        let app = self.app_by_token(store, token).await?;
+        self.serve(store, now, &app, resource_code, call).await
+    }
+
+    /// The gateway for yiwang's own modules — e.g. instant approval's base-register lookups —
+    /// acting as the registered app `app_id` (an app of the calling department): the same grant
+    /// check, field selection, masking, quota and call log as an app's HTTP call. Returns the
+    /// record (granted fields only, personal ones masked unless granted in clear), or `None`
+    /// when no record has this key.
+    pub async fn lookup_internal(
+        &self,
+        store: &Store,
+        app_id: i64,
+        resource_code: &str,
+        key: &str,
+        fields: Option<&[&str]>,
+        reason: &str,
+    ) -> Result<Option<Map<String, Value>>> {
+        let mut conn = store.pool().acquire().await?;
+        let app = store::app_by_id(&mut conn, app_id).await?.filter(|a| a.revoked_at.is_none());
+        drop(conn);
+        let app = app.ok_or(ExchangeError::UnknownApp)?;
+        let call = Call {
+            ask: Ask::Lookup(key.to_owned()),
+            fields: fields.map(|f| f.iter().map(|s| (*s).to_owned()).collect()),
+            reason: reason.to_owned(),
+        };
+        let answer = self.serve(store, Utc::now(), &app, resource_code, call).await?;
+        Ok(answer.records.into_iter().next())
+    }
+
+    async fn serve(&self, store: &Store, now: DateTime<Utc>, app: &AppRow, code: &str, call: Call) -> Result<Answer> {
+        let mut record = CallRecord {
+            id: new_call_id(),
+            app_id: app.id,
+            department_id: app.department_id,
+            resource_id: None,
+            resource_code: code.chars().take(64).collect(),
+            kind: match call.ask {
+                Ask::Lookup(_) => "lookup",
+                Ask::Query { .. } => "query",
+            },
+            key_hash: match &call.ask {
+                Ask::Lookup(key) => Some(digest("key", key)),
+                Ask::Query { .. } => None,
+            },
+            fields: Vec::new(),
+            rows: 0,
+            reason: call.reason.trim().chars().take(200).collect(),
+            outcome: "ok",
+            at: now.timestamp_millis(),
+            subjects: Vec::new(),
+        };
+        let result = self.answer(store, now, app, code, &call, &mut record).await;
+        record.outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => outcome_of(e),
+        };
+        let (done, logged) = oneshot::channel();
+        self.inner.log.send(Pending { call: record, done }).map_err(|_| sqlx::Error::PoolClosed)?;
+        match logged.await {
+            Ok(Ok(())) => result,
+            // No answer leaves unlogged: a call whose log entry failed is an error.
+            Ok(Err(reason)) => Err(ExchangeError::Db(sqlx::Error::Io(std::io::Error::other(reason)))),
+            Err(_) => Err(ExchangeError::Db(sqlx::Error::PoolClosed)),
+        }
+    }
+
+    async fn answer(
+        &self,
+        store: &Store,
+        now: DateTime<Utc>,
+        app: &AppRow,
+        code: &str,
+        call: &Call,
+        record: &mut CallRecord,
+    ) -> Result<Answer> {
+        self.take_rate(app)?;
+        let resource = self.resource(store, code).await?.ok_or(ExchangeError::NotFound)?;
+        record.resource_id = Some(resource.id);
+        if !(2..=200).contains(&call.reason.trim().chars().count()) {
+            return Err(invalid(
+                "reason",
+                "须说明申请事由（2-200字） / state the reason for the call (2-200 characters)",
+            ));
+        }
+        let grants = self.grants(store, app.id, resource.id).await?;
+        let now_ms = now.timestamp_millis();
+        let live = grants.iter().find(|g| g.state == GrantState::Granted.as_str() && g.expires_at > now_ms);
+        let Some(grant) = live else {
+            let (code, message) = if grants.iter().any(|g| g.state == GrantState::Granted.as_str()) {
+                ("grant_expired", "授权已过期 / the grant has expired")
+            } else if grants.iter().any(|g| g.state == GrantState::Pending.as_str()) {
+                ("grant_pending", "共享申请尚待审核 / the grant request awaits a decision")
+            } else {
+                ("no_grant", "未获授权使用该资源 / no grant for this resource")
+            };
+            return Err(ExchangeError::Refused { code, message: message.into(), field: None });
+        };
+        let granted = grant.field_list();
+        let clear = grant.clear_list();
+        let fields = match &call.fields {
+            Some(asked) if !asked.is_empty() => {
+                for (i, f) in asked.iter().enumerate() {
+                    if !granted.contains(f) {
+                        return Err(ExchangeError::Refused {
+                            code: "field_not_granted",
+                            message: format!("未授权的信息项 {f} / field not granted"),
+                            field: Some(format!("fields[{i}]")),
+                        });
+                    }
+                }
+                asked.clone()
+            }
+            _ => granted.clone(),
+        };
+        record.fields = fields.clone();
+        let spec = &resource.input;
+        let filters: Vec<(String, FieldType, String)> = match &call.ask {
+            Ask::Lookup(_) => Vec::new(),
+            Ask::Query { filters, limit, offset } => {
+                if !(1..=MAX_QUERY_ROWS).contains(limit) {
+                    return Err(invalid("limit", format!("应在1-{MAX_QUERY_ROWS}之间 / 1-{MAX_QUERY_ROWS}")));
+                }
+                if *offset < 0 {
+                    return Err(invalid("offset", "不能为负 / must not be negative"));
+                }
+                let mut out = Vec::new();
+                for (name, value) in filters {
+                    // Filtering on a value one may not see would reveal it one guess at a time.
+                    let visible = spec.field(name).filter(|f| {
+                        granted.contains(&f.name) && (!f.sensitivity.is_personal() || clear.contains(&f.name))
+                    });
+                    let Some(field) = visible else {
+                        return Err(ExchangeError::Refused {
+                            code: "field_not_granted",
+                            message: format!(
+                                "不能按未授权（或未授权明文）的信息项 {name} 筛选 / cannot filter on {name}"
+                            ),
+                            field: Some(format!("filters.{name}")),
+                        });
+                    };
+                    out.push((field.name.clone(), field.field_type, value.clone()));
+                }
+                out
+            }
+        };
+        self.take_quota(store, app, now).await?;
+        let fetch = match &call.ask {
+            Ask::Lookup(key) => Fetch::Lookup(key),
+            Ask::Query { limit, offset, .. } => Fetch::Query { filters: &filters, limit: *limit, offset: *offset },
+        };
+        let (rows, total) = sources::fetch(store, &self.inner.http, &resource, fetch).await?;
+        let masked_fields: Vec<String> = fields
+            .iter()
+            .filter(|f| spec.field(f).is_some_and(|s| s.sensitivity.is_personal()) && !clear.contains(f))
+            .cloned()
+            .collect();
+        let id_fields: Vec<&str> =
+            spec.fields.iter().filter(|f| f.masking == Masking::IdNumber).map(|f| f.name.as_str()).collect();
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            for f in &id_fields {
+                if let Some(Value::String(id)) = row.get(*f) {
+                    record.subjects.push(digest("subject", &id.to_ascii_uppercase()));
+                }
+            }
+            let shown: Map<String, Value> = fields
+                .iter()
+                .map(|f| {
+                    let value = row.get(f).cloned().unwrap_or(Value::Null);
+                    let rule = spec.field(f).map(|s| s.masking).unwrap_or_default();
+                    let value = if masked_fields.contains(f) { masking::mask(rule, &value) } else { value };
+                    (f.clone(), value)
+                })
+                .collect();
+            records.push(shown);
+        }
+        record.subjects.sort();
+        record.subjects.dedup();
+        record.rows = records.len() as i64;
+        Ok(Answer {
+            call_id: record.id.clone(),
+            resource_code: spec.code.clone(),
+            fields,
+            masked_fields,
+            records,
+            total,
+        })
+    }
+}
+
+/// The outcome the log records for a refused or failed call.
+fn outcome_of(error: &ExchangeError) -> &'static str {
+    match error {
+        ExchangeError::Refused { code, .. } | ExchangeError::Throttled { code, .. } => code,
+        ExchangeError::NotFound => "no_such_resource",
+        ExchangeError::Invalid { .. } => "invalid",
+        ExchangeError::Upstream(_) => "source_failed",
+        _ => "error",
+    }
+}
+
+pub fn start_of_china_day(day: chrono::NaiveDate) -> DateTime<Utc> {
+    let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    DateTime::from_naive_utc_and_offset(midnight - chrono::Duration::hours(8), Utc)
+}
+
+async fn write_log(store: Store, mut receiver: mpsc::UnboundedReceiver<Pending>) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (calls, waiting): (Vec<CallRecord>, Vec<_>) = batch.into_iter().map(|p| (p.call, p.done)).unzip();
+        let outcome = store
+            .write(move |tx| Box::pin(async move { log_calls(tx, &calls).await }))
+            .await
+            .map_err(|e: ExchangeError| e.to_string());
+        if let Err(reason) = &outcome {
+            tracing::error!(%reason, calls = waiting.len(), "could not log gateway calls");
+        }
+        for done in waiting {
+            let _ = done.send(outcome.clone());
+        }
+    }
+}
+
+async fn log_calls(tx: &mut WriteTx, calls: &[CallRecord]) -> Result<()> {
+    store::insert_calls(tx, calls).await?;
+    for call in calls {
+        ledger::record(
+            tx,
+            "exchange.call",
+            format!("resource:{}", if call.resource_code.is_empty() { "-" } else { &call.resource_code }),
+            format!("exchange_app:{}", call.app_id),
+            call,
+        )?;
+    }
+    Ok(())
+}

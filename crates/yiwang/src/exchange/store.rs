@@ -1,0 +1,720 @@
+//! SQL for data exchange: resources and their rows, apps, grants, the call log and alerts.
+
+use std::collections::HashSet;
+
+use super::dataset::Row;
+use super::gateway::CallRecord;
+use super::model::{FieldType, ResourceInput};
+use super::{AppView, CallView, ExchangeError, GrantState, GrantView, LookupView, Resource};
+use crate::store::{Backend, Conn, from_ms};
+
+pub async fn insert_resource(
+    conn: &mut Conn,
+    input: &ResourceInput,
+    uuid: &str,
+    department_id: i64,
+    document: &str,
+    by: Option<i64>,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO exchange_resources (code, uuid, name, department_id, document, sharing_type, open_type, version,
+                created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $9) RETURNING id",
+    )
+    .bind(&input.code)
+    .bind(uuid)
+    .bind(&input.name)
+    .bind(department_id)
+    .bind(document)
+    .bind(input.sharing_type.as_str())
+    .bind(input.open_type.as_str())
+    .bind(by)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn update_resource(
+    conn: &mut Conn,
+    id: i64,
+    input: &ResourceInput,
+    department_id: i64,
+    document: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE exchange_resources SET name = $2, department_id = $3, document = $4, sharing_type = $5, open_type = $6,
+                version = version + 1, updated_at = $7 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&input.name)
+    .bind(department_id)
+    .bind(document)
+    .bind(input.sharing_type.as_str())
+    .bind(input.open_type.as_str())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct ResourceRow {
+    id: i64,
+    uuid: String,
+    department_id: i64,
+    department_name: String,
+    document: String,
+    version: i64,
+    row_count: i64,
+    data_loaded_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ResourceRow {
+    fn parse(self) -> Result<Resource, ExchangeError> {
+        let input = serde_json::from_str(&self.document)
+            .map_err(|e| ExchangeError::Db(sqlx::Error::Decode(format!("resource {}: {e}", self.id).into())))?;
+        Ok(Resource {
+            id: self.id,
+            uuid: self.uuid,
+            department_id: self.department_id,
+            department_name: self.department_name,
+            input,
+            version: self.version,
+            row_count: self.row_count,
+            data_loaded_at: self.data_loaded_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+const RESOURCE_COLUMNS: &str = "SELECT r.id, r.uuid, r.department_id, d.name AS department_name, r.document, r.version,
+        r.row_count, r.data_loaded_at, r.created_at, r.updated_at
+ FROM exchange_resources r JOIN departments d ON d.id = r.department_id";
+
+pub async fn resource_by_code(conn: &mut Conn, code: &str) -> Result<Option<Resource>, ExchangeError> {
+    let row: Option<ResourceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{RESOURCE_COLUMNS} WHERE r.code = $1")))
+        .bind(code)
+        .fetch_optional(conn)
+        .await?;
+    row.map(ResourceRow::parse).transpose()
+}
+
+/// An open resource by its dataset id (UUID) or name (the code in lower case).
+pub async fn open_resource(conn: &mut Conn, id_or_name: &str) -> Result<Option<Resource>, ExchangeError> {
+    let row: Option<ResourceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{RESOURCE_COLUMNS} WHERE r.open_type = 'open' AND (r.uuid = $1 OR LOWER(r.code) = LOWER($1))"
+    )))
+    .bind(id_or_name)
+    .fetch_optional(conn)
+    .await?;
+    row.map(ResourceRow::parse).transpose()
+}
+
+pub async fn resources(conn: &mut Conn, open_only: bool) -> Result<Vec<Resource>, ExchangeError> {
+    let filter = if open_only { " WHERE r.open_type = 'open'" } else { "" };
+    let rows: Vec<ResourceRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{RESOURCE_COLUMNS}{filter} ORDER BY r.code")))
+            .fetch_all(conn)
+            .await?;
+    rows.into_iter().map(ResourceRow::parse).collect()
+}
+
+/// Every stored row's data, in order.
+pub async fn all_rows(conn: &mut Conn, resource_id: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT data FROM exchange_rows WHERE resource_id = $1 ORDER BY row_no")
+        .bind(resource_id)
+        .fetch_all(conn)
+        .await
+}
+
+/// Every stored row's public projection, in order (open data downloads).
+pub async fn all_open_rows(conn: &mut Conn, resource_id: i64) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT row_no, open_data FROM exchange_rows WHERE resource_id = $1 AND open_data IS NOT NULL ORDER BY row_no",
+    )
+    .bind(resource_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Rows per multi-row insert: 5 parameters each stays far below both backends' limits.
+const ROWS_PER_INSERT: usize = 500;
+
+/// Replaces a resource's rows (none for a source that is not a dataset) and bumps its version.
+pub async fn replace_rows(
+    conn: &mut Conn,
+    resource_id: i64,
+    resource: &ResourceInput,
+    rows: &[Row],
+    now: i64,
+) -> Result<(), ExchangeError> {
+    sqlx::query("DELETE FROM exchange_rows WHERE resource_id = $1").bind(resource_id).execute(&mut *conn).await?;
+    let open = resource.open_type == super::model::OpenType::Open;
+    for (chunk_no, chunk) in rows.chunks(ROWS_PER_INSERT).enumerate() {
+        let mut sql =
+            String::from("INSERT INTO exchange_rows (resource_id, row_no, key_value, data, open_data) VALUES ");
+        for i in 0..chunk.len() {
+            let p = i * 5;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5));
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, row) in chunk.iter().enumerate() {
+            let data = serde_json::Value::Object(row.data.clone()).to_string();
+            let open_data = open.then(|| serde_json::Value::Object(row.open_projection(resource)).to_string());
+            query = query
+                .bind(resource_id)
+                .bind((chunk_no * ROWS_PER_INSERT + i + 1) as i64)
+                .bind(row.key.clone())
+                .bind(data)
+                .bind(open_data);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    sqlx::query(
+        "UPDATE exchange_resources SET row_count = $2, data_loaded_at = $3, version = version + 1, updated_at = $3
+         WHERE id = $1",
+    )
+    .bind(resource_id)
+    .bind(rows.len() as i64)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn row_by_key(conn: &mut Conn, resource_id: i64, key: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT data FROM exchange_rows WHERE resource_id = $1 AND key_value = $2")
+        .bind(resource_id)
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Which stored column a query reads: every field, or the public ones open data shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Data,
+    Open,
+}
+
+pub struct RowQuery<'a> {
+    pub resource_id: i64,
+    pub column: Column,
+    /// Equality on declared fields (names already checked), with each field's type.
+    pub filters: &'a [(String, FieldType, String)],
+    /// Text anywhere in the row.
+    pub q: Option<&'a str>,
+    pub limit: i64,
+    pub offset: i64,
+    pub descending: bool,
+}
+
+/// A page of rows `(row number, JSON)` matching the filters, and how many match in all.
+pub async fn rows_page(
+    conn: &mut Conn,
+    backend: Backend,
+    query: &RowQuery<'_>,
+) -> Result<(Vec<(i64, String)>, i64), sqlx::Error> {
+    let column = match query.column {
+        Column::Data => "data",
+        Column::Open => "open_data",
+    };
+    let mut conditions = vec!["resource_id = $1".to_owned(), format!("{column} IS NOT NULL")];
+    let mut binds: Vec<String> = Vec::new();
+    for (field, field_type, value) in query.filters {
+        let (a, b) = (binds.len() + 2, binds.len() + 3);
+        // JSON paths differ: SQLite's json_extract with a path, PostgreSQL's ->> with a key.
+        match backend {
+            Backend::Sqlite => {
+                conditions.push(format!("CAST(json_extract({column}, ${a}) AS TEXT) = ${b}"));
+                binds.push(format!("$.\"{field}\""));
+            }
+            Backend::Postgres => {
+                conditions.push(format!("({column}::jsonb ->> ${a}) = ${b}"));
+                binds.push(field.clone());
+            }
+        }
+        let value = match (field_type, backend, value.as_str()) {
+            (FieldType::Boolean, Backend::Sqlite, "true" | "1" | "是") => "1".to_owned(),
+            (FieldType::Boolean, Backend::Sqlite, "false" | "0" | "否") => "0".to_owned(),
+            (FieldType::Boolean, Backend::Postgres, "1" | "是") => "true".to_owned(),
+            (FieldType::Boolean, Backend::Postgres, "0" | "否") => "false".to_owned(),
+            _ => value.clone(),
+        };
+        binds.push(value);
+    }
+    if let Some(q) = query.q.filter(|q| !q.trim().is_empty()) {
+        conditions.push(format!("LOWER({column}) LIKE ${} ESCAPE '\\'", binds.len() + 2));
+        let escaped = q.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        binds.push(format!("%{escaped}%"));
+    }
+    let condition = conditions.join(" AND ");
+    let order = if query.descending { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT row_no, {column} FROM exchange_rows WHERE {condition} ORDER BY row_no {order} LIMIT {} OFFSET {}",
+        query.limit, query.offset
+    );
+    let mut select = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql)).bind(query.resource_id);
+    for b in &binds {
+        select = select.bind(b.clone());
+    }
+    let rows = select.fetch_all(&mut *conn).await?;
+    let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM exchange_rows WHERE {condition}"
+    )))
+    .bind(query.resource_id);
+    for b in binds {
+        count = count.bind(b);
+    }
+    let total = count.fetch_one(conn).await?;
+    Ok((rows, total))
+}
+
+// Apps -----------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AppRow {
+    pub id: i64,
+    pub name: String,
+    pub department_id: i64,
+    pub department_code: String,
+    pub department_name: String,
+    pub rate_per_minute: i64,
+    pub daily_quota: i64,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl AppRow {
+    pub fn view(self) -> AppView {
+        AppView {
+            id: self.id,
+            name: self.name,
+            department_code: self.department_code,
+            department_name: self.department_name,
+            rate_per_minute: self.rate_per_minute,
+            daily_quota: self.daily_quota,
+            created_at: from_ms(self.created_at),
+            revoked: self.revoked_at.is_some(),
+        }
+    }
+}
+
+const APP_COLUMNS: &str = "SELECT a.id, a.name, a.department_id, d.code AS department_code, d.name AS department_name,
+        a.rate_per_minute, a.daily_quota, a.created_at, a.revoked_at
+ FROM exchange_apps a JOIN departments d ON d.id = a.department_id";
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_app(
+    conn: &mut Conn,
+    name: &str,
+    department_id: i64,
+    token_hash: &str,
+    rate: i64,
+    quota: i64,
+    by: Option<i64>,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO exchange_apps (name, department_id, token_hash, rate_per_minute, daily_quota, created_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(name)
+    .bind(department_id)
+    .bind(token_hash)
+    .bind(rate)
+    .bind(quota)
+    .bind(by)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn app_by_id(conn: &mut Conn, id: i64) -> Result<Option<AppRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{APP_COLUMNS} WHERE a.id = $1"))).bind(id).fetch_optional(conn).await
+}
+
+pub async fn app_by_token_hash(conn: &mut Conn, hash: &str) -> Result<Option<AppRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{APP_COLUMNS} WHERE a.token_hash = $1")))
+        .bind(hash)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn apps(conn: &mut Conn) -> Result<Vec<AppRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{APP_COLUMNS} ORDER BY a.id"))).fetch_all(conn).await
+}
+
+pub async fn revoke_app(conn: &mut Conn, id: i64, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE exchange_apps SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+// Grants ---------------------------------------------------------------------------------------
+
+pub struct NewGrant {
+    pub resource_id: i64,
+    pub app_id: i64,
+    pub purpose: String,
+    pub fields: String,
+    pub clear_fields: String,
+    pub state: GrantState,
+    pub requested_by: Option<i64>,
+    pub requested_at: i64,
+    pub due_at: Option<i64>,
+    pub expires_at: i64,
+}
+
+pub async fn insert_grant(conn: &mut Conn, g: &NewGrant) -> Result<i64, sqlx::Error> {
+    let decided_at = (g.state == GrantState::Granted).then_some(g.requested_at);
+    sqlx::query_scalar(
+        "INSERT INTO exchange_grants (resource_id, app_id, purpose, fields, clear_fields, state, requested_by,
+                requested_at, due_at, decided_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+    )
+    .bind(g.resource_id)
+    .bind(g.app_id)
+    .bind(&g.purpose)
+    .bind(&g.fields)
+    .bind(&g.clear_fields)
+    .bind(g.state.as_str())
+    .bind(g.requested_by)
+    .bind(g.requested_at)
+    .bind(g.due_at)
+    .bind(decided_at)
+    .bind(g.expires_at)
+    .fetch_one(conn)
+    .await
+}
+
+/// Moves a grant from one state to another; false when it was not in `from` any more.
+pub async fn decide_grant(
+    conn: &mut Conn,
+    id: i64,
+    from: &str,
+    to: &str,
+    by: i64,
+    at: i64,
+    reasons: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE exchange_grants SET state = $3, decided_by = $4, decided_at = $5, reasons = $6
+         WHERE id = $1 AND state = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(by)
+    .bind(at)
+    .bind(reasons)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantRow {
+    pub id: i64,
+    pub resource_code: String,
+    pub resource_name: String,
+    pub owner_department_code: String,
+    pub owner_department_name: String,
+    pub app_id: i64,
+    pub app_name: String,
+    pub consumer_department_code: String,
+    pub consumer_department_name: String,
+    pub purpose: String,
+    pub fields: String,
+    pub clear_fields: String,
+    pub state: String,
+    pub requested_at: i64,
+    pub due_at: Option<i64>,
+    pub decided_at: Option<i64>,
+    pub decided_by: Option<String>,
+    pub reasons: Option<String>,
+    pub expires_at: i64,
+}
+
+impl GrantRow {
+    pub fn field_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.fields).unwrap_or_default()
+    }
+
+    pub fn clear_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.clear_fields).unwrap_or_default()
+    }
+
+    pub fn view(self, managed: &HashSet<String>, now: chrono::DateTime<chrono::Utc>) -> GrantView {
+        GrantView {
+            fields: self.field_list(),
+            clear_fields: self.clear_list(),
+            id: self.id,
+            decidable: managed.contains(&self.owner_department_code),
+            resource_code: self.resource_code,
+            resource_name: self.resource_name,
+            owner_department: self.owner_department_name,
+            app_id: self.app_id,
+            app_name: self.app_name,
+            consumer_department: self.consumer_department_name,
+            purpose: self.purpose,
+            state: GrantState::parse(&self.state),
+            requested_at: from_ms(self.requested_at),
+            due_at: self.due_at.map(from_ms),
+            decided_at: self.decided_at.map(from_ms),
+            decided_by: self.decided_by,
+            reasons: self.reasons,
+            expires_at: from_ms(self.expires_at),
+            expired: self.expires_at <= now.timestamp_millis(),
+        }
+    }
+}
+
+const GRANT_COLUMNS: &str = "SELECT g.id, r.code AS resource_code, r.name AS resource_name,
+        od.code AS owner_department_code, od.name AS owner_department_name, g.app_id, a.name AS app_name,
+        cd.code AS consumer_department_code, cd.name AS consumer_department_name, g.purpose, g.fields,
+        g.clear_fields, g.state, g.requested_at, g.due_at, g.decided_at, u.display_name AS decided_by, g.reasons,
+        g.expires_at
+ FROM exchange_grants g
+ JOIN exchange_resources r ON r.id = g.resource_id
+ JOIN departments od ON od.id = r.department_id
+ JOIN exchange_apps a ON a.id = g.app_id
+ JOIN departments cd ON cd.id = a.department_id
+ LEFT JOIN accounts u ON u.id = g.decided_by";
+
+pub async fn grant_by_id(conn: &mut Conn, id: i64) -> Result<Option<GrantRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{GRANT_COLUMNS} WHERE g.id = $1"))).bind(id).fetch_optional(conn).await
+}
+
+pub async fn grants(conn: &mut Conn) -> Result<Vec<GrantRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{GRANT_COLUMNS} ORDER BY g.id DESC"))).fetch_all(conn).await
+}
+
+/// An app's grants on a resource, newest first.
+pub async fn grants_of(conn: &mut Conn, app_id: i64, resource_id: i64) -> Result<Vec<GrantRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{GRANT_COLUMNS} WHERE g.app_id = $1 AND g.resource_id = $2 ORDER BY g.id DESC"
+    )))
+    .bind(app_id)
+    .bind(resource_id)
+    .fetch_all(conn)
+    .await
+}
+
+// Calls ----------------------------------------------------------------------------------------
+
+const CALLS_PER_INSERT: usize = 400;
+
+/// Writes a batch of calls and the residents each returned.
+pub async fn insert_calls(conn: &mut Conn, calls: &[CallRecord]) -> Result<(), sqlx::Error> {
+    for chunk in calls.chunks(CALLS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO exchange_calls (id, app_id, department_id, resource_id, kind, key_hash, fields, row_count,
+                    reason, outcome, at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let p = i * 11;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            sql.push_str(&(1..=11).map(|k| format!("${}", p + k)).collect::<Vec<_>>().join(", "));
+            sql.push(')');
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for c in chunk {
+            query = query
+                .bind(c.id.clone())
+                .bind(c.app_id)
+                .bind(c.department_id)
+                .bind(c.resource_id)
+                .bind(c.kind)
+                .bind(c.key_hash.clone())
+                .bind(serde_json::to_string(&c.fields).unwrap_or_default())
+                .bind(c.rows)
+                .bind(c.reason.clone())
+                .bind(c.outcome)
+                .bind(c.at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    let subjects: Vec<(&str, &str)> =
+        calls.iter().flat_map(|c| c.subjects.iter().map(move |s| (c.id.as_str(), s.as_str()))).collect();
+    for chunk in subjects.chunks(CALLS_PER_INSERT * 2) {
+        let mut sql = String::from("INSERT INTO exchange_call_subjects (call_id, subject_hash) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${}, ${})", i * 2 + 1, i * 2 + 2));
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (call, subject) in chunk {
+            query = query.bind(call.to_string()).bind(subject.to_string());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+type CallTuple = (String, i64, String, String, String, String, i64, String, String);
+
+pub async fn calls_of_resource(
+    conn: &mut Conn,
+    resource_id: i64,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<CallView>, sqlx::Error> {
+    let rows: Vec<CallTuple> = sqlx::query_as(
+        "SELECT c.id, c.at, a.name, d.name, c.kind, c.fields, c.row_count, c.reason, c.outcome
+         FROM exchange_calls c JOIN exchange_apps a ON a.id = c.app_id JOIN departments d ON d.id = c.department_id
+         WHERE c.resource_id = $1 ORDER BY c.at DESC, c.id LIMIT $2 OFFSET $3",
+    )
+    .bind(resource_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, at, app_name, department_name, kind, fields, rows, reason, outcome)| CallView {
+            id,
+            at: from_ms(at),
+            app_name,
+            department_name,
+            kind,
+            fields: serde_json::from_str(&fields).unwrap_or_default(),
+            rows,
+            reason,
+            outcome,
+        })
+        .collect())
+}
+
+pub async fn lookups_of_subject(
+    conn: &mut Conn,
+    subject_hash: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<LookupView>, sqlx::Error> {
+    let rows: Vec<(i64, String, String, String, String, String)> = sqlx::query_as(
+        "SELECT c.at, d.name, a.name, r.name, c.fields, c.reason
+         FROM exchange_call_subjects s JOIN exchange_calls c ON c.id = s.call_id
+         JOIN exchange_apps a ON a.id = c.app_id JOIN departments d ON d.id = c.department_id
+         JOIN exchange_resources r ON r.id = c.resource_id
+         WHERE s.subject_hash = $1 ORDER BY c.at DESC LIMIT $2 OFFSET $3",
+    )
+    .bind(subject_hash)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, department_name, app_name, resource_name, fields, reason)| LookupView {
+            at: from_ms(at),
+            department_name,
+            app_name,
+            resource_name,
+            fields: serde_json::from_str(&fields).unwrap_or_default(),
+            reason,
+        })
+        .collect())
+}
+
+/// Successful calls of an app since an instant (its quota used today).
+pub async fn ok_calls_since(conn: &mut Conn, app_id: i64, since: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM exchange_calls WHERE app_id = $1 AND at >= $2 AND outcome = 'ok'")
+        .bind(app_id)
+        .bind(since)
+        .fetch_one(conn)
+        .await
+}
+
+// Alerts ---------------------------------------------------------------------------------------
+
+/// (app, resource, distinct keys) of pairs that looked up at least `min` distinct keys since.
+pub async fn distinct_keys_since(conn: &mut Conn, since: i64, min: i64) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT app_id, resource_id, COUNT(DISTINCT key_hash) FROM exchange_calls
+         WHERE at >= $1 AND resource_id IS NOT NULL AND key_hash IS NOT NULL
+         GROUP BY app_id, resource_id HAVING COUNT(DISTINCT key_hash) >= $2",
+    )
+    .bind(since)
+    .bind(min)
+    .fetch_all(conn)
+    .await
+}
+
+/// (app, resource, calls since `recent`, calls between `baseline` and `recent`).
+pub async fn volumes(conn: &mut Conn, recent: i64, baseline: i64) -> Result<Vec<(i64, i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT app_id, resource_id, SUM(CASE WHEN at >= $1 THEN 1 ELSE 0 END), SUM(CASE WHEN at < $1 THEN 1 ELSE 0 END)
+         FROM exchange_calls WHERE at >= $2 AND resource_id IS NOT NULL GROUP BY app_id, resource_id",
+    )
+    .bind(recent)
+    .bind(baseline)
+    .fetch_all(conn)
+    .await
+}
+
+/// (app, resource, hour as Unix hours, calls) since an instant.
+pub async fn hourly_calls(conn: &mut Conn, since: i64) -> Result<Vec<(i64, i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT app_id, resource_id, at / 3600000, COUNT(*) FROM exchange_calls
+         WHERE at >= $1 AND resource_id IS NOT NULL GROUP BY app_id, resource_id, at / 3600000",
+    )
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+/// Raises an alert once per window; true when it is new.
+pub async fn insert_alert(
+    conn: &mut Conn,
+    (app_id, resource_id): (i64, i64),
+    kind: &str,
+    window_key: &str,
+    detail: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO exchange_alerts (app_id, resource_id, kind, window_key, detail, raised_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, resource_id, kind, window_key) DO NOTHING",
+    )
+    .bind(app_id)
+    .bind(resource_id)
+    .bind(kind)
+    .bind(window_key)
+    .bind(detail)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// (id, app, department of the app, resource code, resource name, owner code, kind, detail, at)
+pub type AlertRow = (i64, String, String, String, String, String, String, String, i64);
+
+pub async fn alerts(conn: &mut Conn, limit: i64) -> Result<Vec<AlertRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT x.id, a.name, ad.name, r.code, r.name, od.code, x.kind, x.detail, x.raised_at
+         FROM exchange_alerts x JOIN exchange_apps a ON a.id = x.app_id JOIN departments ad ON ad.id = a.department_id
+         JOIN exchange_resources r ON r.id = x.resource_id JOIN departments od ON od.id = r.department_id
+         ORDER BY x.raised_at DESC, x.id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

@@ -21,6 +21,7 @@ pub struct FileConfig {
     pub certificate_issuer: Option<String>,
     pub public_url: Option<String>,
     pub dispatch_threshold: Option<f64>,
+    pub instant_approval_app: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -51,9 +52,14 @@ pub struct Config {
     pub certificate_issuer: String,
     /// The classifier's confidence from which a work order is dispatched without a dispatcher.
     pub dispatch_threshold: f64,
+    /// The data-exchange app (by name) through whose grants instant approval looks up the facts
+    /// its rules read in the base registers.
+    pub instant_approval_app: String,
 }
 
 pub const DEFAULT_LEDGER_ORIGIN: &str = "yiwang.local/ledger";
+/// The demo city's instant-approval engine app.
+pub const DEFAULT_INSTANT_APPROVAL_APP: &str = "政数局秒批引擎";
 pub const DEFAULT_CERTIFICATE_ISSUER: &str = "yiwang.local/certificates";
 /// On the validation split the shipped model dispatches 85% of messages by itself at this
 /// threshold, 89% of them to the right first-level category (0.9: 58%, 98% right); the rest wait
@@ -111,6 +117,7 @@ impl Config {
             certificate_issuer: file.certificate_issuer.unwrap_or_else(|| DEFAULT_CERTIFICATE_ISSUER.into()),
             public_url: file.public_url.unwrap_or_else(|| format!("http://{listen}")),
             dispatch_threshold: file.dispatch_threshold.unwrap_or(DEFAULT_DISPATCH_THRESHOLD),
+            instant_approval_app: file.instant_approval_app.unwrap_or_else(|| DEFAULT_INSTANT_APPROVAL_APP.into()),
         })
     }
 
@@ -128,6 +135,7 @@ impl Config {
             certificate_issuer: DEFAULT_CERTIFICATE_ISSUER.into(),
             public_url: "http://127.0.0.1".into(),
             dispatch_threshold: DEFAULT_DISPATCH_THRESHOLD,
+            instant_approval_app: DEFAULT_INSTANT_APPROVAL_APP.into(),
         }
     }
 

@@ -94,6 +94,7 @@ pub async fn open(config: Config) -> Result<AppState, StartError> {
     let classifier = Arc::new(workorders::classifier::Classifier::load(&config.data_dir)?);
     let workorders = workorders::routing::Routing::load(&store, classifier, config.dispatch_threshold).await?;
     let exchange = exchange::Exchange::new(store.clone());
+    let items = applications::context::ItemContexts::new(&config.instant_approval_app);
     Ok(AppState {
         exchange,
         store,
@@ -105,7 +106,7 @@ pub async fn open(config: Config) -> Result<AppState, StartError> {
         issuer,
         clock: clock::Clock::default(),
         workorders,
-        items: applications::context::ItemContexts::default(),
+        items,
     })
 }
 

@@ -30,6 +30,10 @@ pub struct ItemContext {
     pub rules: Vec<(String, i64, DecisionTable)>,
     /// The certificate an approval issues, if any.
     pub result: Option<crate::certificates::ResultType>,
+    /// The base-register resources of the data exchange that hold the facts the rules read, and
+    /// the app whose grants the lookups use; none when no such app is registered.
+    pub fact_sources: Vec<String>,
+    pub facts_app: Option<i64>,
 }
 
 impl ItemContext {
@@ -43,10 +47,18 @@ impl ItemContext {
 /// Each item's context by implementation code, with when it was read.
 type Kept = HashMap<String, (Instant, Arc<ItemContext>)>;
 
-#[derive(Clone, Default)]
-pub struct ItemContexts(Arc<Mutex<Kept>>);
+#[derive(Clone)]
+pub struct ItemContexts {
+    kept: Arc<Mutex<Kept>>,
+    /// The name of the data-exchange app instant approval looks facts up as.
+    facts_app: Arc<str>,
+}
 
 impl ItemContexts {
+    pub fn new(facts_app: &str) -> Self {
+        ItemContexts { kept: Arc::default(), facts_app: facts_app.into() }
+    }
+
     /// The context of a published item; `NotFound` (as a catalogue error) if there is none.
     pub async fn get(&self, store: &Store, implementation_code: &str) -> Result<Arc<ItemContext>> {
         if let Some((read, context)) = self.lock().get(implementation_code)
@@ -54,7 +66,7 @@ impl ItemContexts {
         {
             return Ok(context.clone());
         }
-        let context = Arc::new(load(store, implementation_code).await?);
+        let context = Arc::new(load(store, implementation_code, &self.facts_app).await?);
         self.lock().insert(implementation_code.to_owned(), (Instant::now(), context.clone()));
         Ok(context)
     }
@@ -70,11 +82,11 @@ impl ItemContexts {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-async fn load(store: &Store, implementation_code: &str) -> Result<ItemContext> {
+async fn load(store: &Store, implementation_code: &str, facts_app: &str) -> Result<ItemContext> {
     let (item, version) = catalog::published(store, implementation_code).await?;
     let mut conn = store.pool().acquire().await?;
     let department = store::department(&mut conn, &item.department_code).await?.ok_or(ApplicationError::NotFound)?;
@@ -90,5 +102,15 @@ async fn load(store: &Store, implementation_code: &str) -> Result<ItemContext> {
         })
         .collect::<Result<Vec<_>>>()?;
     let result = crate::certificates::result_type(&mut conn, &item.basic_code).await?;
-    Ok(ItemContext { item, version, department, steps, rules, result })
+    drop(conn);
+    let fields: Vec<String> =
+        rules.iter().flat_map(|(_, _, table)| super::instant::fact_fields(table).map(str::to_owned)).collect();
+    let (fact_sources, facts_app) = if fields.is_empty() {
+        (Vec::new(), None)
+    } else {
+        let exchange = |e: crate::exchange::ExchangeError| ApplicationError::Exchange(Box::new(e));
+        let sources = crate::exchange::register_resources_with(store, &fields).await.map_err(exchange)?;
+        (sources, crate::exchange::app_named(store, facts_app).await.map_err(exchange)?)
+    };
+    Ok(ItemContext { item, version, department, steps, rules, result, fact_sources, facts_app })
 }

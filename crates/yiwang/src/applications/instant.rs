@@ -172,46 +172,25 @@ pub async fn versions(store: &Store, item_code: &str) -> Result<Vec<RuleVersion>
         .collect())
 }
 
-/// What the base registers know of a person or enterprise, by ID number or credit code: each
-/// register's record merged into one object (`fund_account`, `owns_home_in_city`, `graduate` …).
-async fn facts(conn: &mut Conn, subject: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT facts FROM register_records WHERE subject = $1 ORDER BY register")
-            .bind(subject)
-            .fetch_all(conn)
-            .await?;
-    let mut facts = serde_json::Map::new();
-    for (text,) in rows {
-        if let Ok(serde_json::Value::Object(record)) = serde_json::from_str(&text) {
-            facts.extend(record);
-        }
-    }
-    Ok(facts)
-}
-
 /// What the table is asked about an application.
 pub struct Asked<'a> {
     pub item_code: &'a str,
     pub situation: &'a str,
     pub form: &'a serde_json::Map<String, serde_json::Value>,
-    /// ID number or credit code of the applicant.
-    pub subject: &'a str,
+    /// What the base registers say of the applicant, looked up through the data-exchange gateway.
+    pub facts: serde_json::Map<String, serde_json::Value>,
     /// Type names of the e-certificates supplied.
     pub certificates: Vec<String>,
 }
 
 /// Decides an application by the rule in force (see [`super::context::ItemContext::rule`]), if the
-/// item has one; `None` when it has none. Only reads: the decision is stored with the application
-/// by [`record`].
-pub async fn decide(
-    conn: &mut Conn,
-    rule: Option<(i64, &DecisionTable)>,
-    asked: Asked<'_>,
-) -> Result<Option<Decision>> {
-    let Some((version, table)) = rule else { return Ok(None) };
+/// item has one; `None` when it has none. The decision is stored with the application by
+/// [`record`].
+pub fn decide(rule: Option<(i64, &DecisionTable)>, asked: Asked<'_>) -> Option<Decision> {
+    let (version, table) = rule?;
     let input = serde_json::json!({
         "form": asked.form,
-        "facts": facts(conn, asked.subject).await?,
+        "facts": asked.facts,
         "certificates": asked.certificates,
     });
     let hash = inputs_hash(&input);
@@ -224,7 +203,7 @@ pub async fn decide(
             ("manual".to_owned(), "规则执行出错，转人工审核 / the rule failed; sent to staff".to_owned(), evaluation)
         }
     };
-    Ok(Some(decision_from(version, outcome, reason, hash, evaluation, now_ms())))
+    Some(decision_from(version, outcome, reason, hash, evaluation, now_ms()))
 }
 
 /// Stores the decision taken on an application.
@@ -298,6 +277,11 @@ pub async fn recorded(conn: &mut Conn, application_id: i64) -> Result<Option<Dec
     Ok(row.map(|(version, outcome, reason, hash, evaluation, at)| {
         decision_from(version, outcome, reason, hash, serde_json::from_str(&evaluation).unwrap_or_default(), at)
     }))
+}
+
+/// The facts a table reads (`facts.<field>` inputs), by field name.
+pub fn fact_fields(table: &DecisionTable) -> impl Iterator<Item = &str> {
+    table.inputs().iter().filter_map(|c| c.field.strip_prefix("facts."))
 }
 
 /// The demo's rules (one file per item, `demo/rules/*.json`) and base-register records.

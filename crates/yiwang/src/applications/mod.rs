@@ -55,6 +55,9 @@ pub enum ApplicationError {
     Identity(#[from] IdentityError),
     #[error(transparent)]
     Certificate(#[from] crate::certificates::CertificateError),
+    /// Finding, for an item, where its facts are kept; boxed, as the exchange's errors are large.
+    #[error(transparent)]
+    Exchange(Box<crate::exchange::ExchangeError>),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -380,11 +383,13 @@ fn china_day(now: DateTime<Utc>) -> chrono::NaiveDate {
 }
 
 /// What taking steps needs besides the database: the calendar time limits count on, the key that
-/// signs result certificates, what is known of items, and the time.
+/// signs result certificates, what is known of items, the data-exchange gateway, and the time.
 pub struct Deciding {
     pub calendar: Arc<Calendar>,
     pub issuer: Arc<crate::certificates::Issuer>,
     pub items: context::ItemContexts,
+    /// The gateway instant approval looks facts up through.
+    pub exchange: crate::exchange::Exchange,
     pub now: DateTime<Utc>,
 }
 
@@ -395,6 +400,7 @@ impl Deciding {
             calendar: state.calendar.get(),
             issuer: state.issuer.clone(),
             items: state.items.clone(),
+            exchange: state.exchange.clone(),
             now: state.clock.now(),
         }
     }
@@ -427,33 +433,34 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
     }
     let form = serde_json::Value::Object(new.form.clone());
     let (supplied, situation_code) = (new.materials.clone(), new.situation.clone());
-    let (decision, certificate) = {
-        let mut conn = store.pool().acquire().await?;
-        check_uploads(&mut conn, actor.account_id, &new.materials).await?;
-        let holder = crate::certificates::holder_of(actor);
-        let certificates = new
-            .materials
-            .iter()
-            .filter(|m| matches!(m.supply, Supply::Certificate { .. }))
-            .filter_map(|m| item.materials.iter().find(|x| x.code == m.material))
-            .filter_map(model::certificate_type)
-            .map(str::to_owned)
-            .collect();
-        let asked = instant::Asked {
-            item_code: &item.implementation_code,
-            situation: &new.situation,
-            form: &new.form,
-            subject: holder.as_ref().map(|(_, code, _)| code.as_str()).unwrap_or_default(),
-            certificates,
-        };
-        let decision = instant::decide(&mut conn, context.rule(&new.situation), asked).await?;
-        let certificate = match (&decision, &context.result, holder) {
-            (Some(d), Some(result), Some(holder)) if d.outcome == "approve" => {
-                Some(crate::certificates::prepare_result(result, actor.account_id, holder, &form))
-            }
-            _ => None,
-        };
-        (decision, certificate)
+    check_uploads(&mut *store.pool().acquire().await?, actor.account_id, &new.materials).await?;
+    let holder = crate::certificates::holder_of(actor);
+    let rule = context.rule(&new.situation);
+    let (facts, lookups) = match (rule, &holder) {
+        (Some(_), Some((_, subject, _))) => look_up_facts(store, &at.exchange, &context, subject).await,
+        _ => (serde_json::Map::new(), Vec::new()),
+    };
+    let certificates = new
+        .materials
+        .iter()
+        .filter(|m| matches!(m.supply, Supply::Certificate { .. }))
+        .filter_map(|m| item.materials.iter().find(|x| x.code == m.material))
+        .filter_map(model::certificate_type)
+        .map(str::to_owned)
+        .collect();
+    let asked = instant::Asked {
+        item_code: &item.implementation_code,
+        situation: &new.situation,
+        form: &new.form,
+        facts,
+        certificates,
+    };
+    let decision = instant::decide(rule, asked);
+    let certificate = match (&decision, &context.result, holder) {
+        (Some(d), Some(result), Some(holder)) if d.outcome == "approve" => {
+            Some(crate::certificates::prepare_result(result, actor.account_id, holder, &form))
+        }
+        _ => None,
     };
     let steps = context.steps.clone();
     let (department_id, region_code, department_name) = context.department.clone();
@@ -493,6 +500,9 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
                 if let Some(decision) = &decision {
                     instant::record(tx, written.id, &item.implementation_code, &new.situation, decision).await?;
                 }
+                crate::exchange::gateway::log_in(tx, &lookups)
+                    .await
+                    .map_err(|e| ApplicationError::Exchange(Box::new(e)))?;
                 Ok::<_, ApplicationError>((number, written))
             })
         })
@@ -538,6 +548,39 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
         decision,
         review,
     })
+}
+
+/// What the base registers say of the applicant, looked up through the data-exchange gateway as
+/// the instant-approval app, one lookup per resource holding facts the item's rules read; with
+/// each lookup's call record, which the submission's transaction logs. A lookup the gateway
+/// refuses (no grant, say) leaves its facts unknown: the rule then sends the application to staff.
+async fn look_up_facts(
+    store: &Store,
+    exchange: &crate::exchange::Exchange,
+    context: &context::ItemContext,
+    subject: &str,
+) -> (serde_json::Map<String, serde_json::Value>, Vec<crate::exchange::gateway::CallRecord>) {
+    let Some(app) = context.facts_app else {
+        return (serde_json::Map::new(), Vec::new());
+    };
+    let reason = format!("秒批核验：办理“{}” / instant approval of {}", context.item.name, context.item.name);
+    let lookups = context
+        .fact_sources
+        .iter()
+        .map(|resource| exchange.lookup_logged_by_caller(store, app, resource, subject, &reason));
+    let mut facts = serde_json::Map::new();
+    let mut calls = Vec::new();
+    for ((answer, call), resource) in
+        futures_util::future::join_all(lookups).await.into_iter().zip(&context.fact_sources)
+    {
+        match answer {
+            Ok(Some(record)) => facts.extend(record),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(resource = %resource, error = %e, "an instant-approval lookup was refused"),
+        }
+        calls.extend(call);
+    }
+    (facts, calls)
 }
 
 /// The materials as stored: one per code (the last supply of it), in code order.

@@ -290,33 +290,37 @@ impl Exchange {
         Ok(answer.records.into_iter().next())
     }
 
+    /// A lookup by yiwang itself (instant approval's base-register facts) whose call record the
+    /// caller writes with [`log_in`] in the same transaction as what the lookup decided, so the
+    /// decision and the record of the data it used commit together (nothing is waited for here).
+    /// No record when the app is unknown or revoked: then nothing was asked of any resource.
+    pub async fn lookup_logged_by_caller(
+        &self,
+        store: &Store,
+        app_id: i64,
+        resource_code: &str,
+        key: &str,
+        reason: &str,
+    ) -> (Result<Option<Map<String, Value>>>, Option<CallRecord>) {
+        let app = match store.pool().acquire().await {
+            Ok(mut conn) => store::app_by_id(&mut conn, app_id).await.map_err(ExchangeError::from),
+            Err(e) => Err(e.into()),
+        };
+        let call = Call { ask: Ask::Lookup(key.to_owned()), fields: None, reason: reason.to_owned() };
+        let now = Utc::now();
+        match app.map(|a| a.filter(|a| a.revoked_at.is_none())) {
+            Ok(Some(app)) => {
+                let (result, record) = self.serve_unlogged(store, now, &app, resource_code, call).await;
+                (result.map(|answer| answer.records.into_iter().next()), Some(record))
+            }
+            // No app, no call: nothing was asked of any resource.
+            Ok(None) => (Err(ExchangeError::UnknownApp), None),
+            Err(e) => (Err(e), None),
+        }
+    }
+
     async fn serve(&self, store: &Store, now: DateTime<Utc>, app: &AppRow, code: &str, call: Call) -> Result<Answer> {
-        let mut record = CallRecord {
-            id: new_call_id(),
-            app_id: app.id,
-            department_id: app.department_id,
-            resource_id: None,
-            resource_code: code.chars().take(64).collect(),
-            kind: match call.ask {
-                Ask::Lookup(_) => "lookup",
-                Ask::Query { .. } => "query",
-            },
-            key_hash: match &call.ask {
-                Ask::Lookup(key) => Some(digest("key", key)),
-                Ask::Query { .. } => None,
-            },
-            fields: Vec::new(),
-            rows: 0,
-            reason: call.reason.trim().chars().take(200).collect(),
-            outcome: "ok",
-            at: now.timestamp_millis(),
-            subjects: Vec::new(),
-        };
-        let result = self.answer(store, now, app, code, &call, &mut record).await;
-        record.outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) => outcome_of(e),
-        };
+        let (result, record) = self.serve_unlogged(store, now, app, code, call).await;
         let (done, logged) = oneshot::channel();
         self.inner.log.send(Pending { call: record, done }).map_err(|_| sqlx::Error::PoolClosed)?;
         match logged.await {
@@ -325,6 +329,24 @@ impl Exchange {
             Ok(Err(reason)) => Err(ExchangeError::Db(sqlx::Error::Io(std::io::Error::other(reason)))),
             Err(_) => Err(ExchangeError::Db(sqlx::Error::PoolClosed)),
         }
+    }
+
+    /// Answers a call and says how the log must record it.
+    async fn serve_unlogged(
+        &self,
+        store: &Store,
+        now: DateTime<Utc>,
+        app: &AppRow,
+        code: &str,
+        call: Call,
+    ) -> (Result<Answer>, CallRecord) {
+        let mut record = new_record(app.id, app.department_id, code, &call, now);
+        let result = self.answer(store, now, app, code, &call, &mut record).await;
+        record.outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => outcome_of(e),
+        };
+        (result, record)
     }
 
     async fn answer(
@@ -451,6 +473,31 @@ impl Exchange {
     }
 }
 
+/// A call's log entry before it is answered.
+fn new_record(app_id: i64, department_id: i64, code: &str, call: &Call, now: DateTime<Utc>) -> CallRecord {
+    CallRecord {
+        id: new_call_id(),
+        app_id,
+        department_id,
+        resource_id: None,
+        resource_code: code.chars().take(64).collect(),
+        kind: match call.ask {
+            Ask::Lookup(_) => "lookup",
+            Ask::Query { .. } => "query",
+        },
+        key_hash: match &call.ask {
+            Ask::Lookup(key) => Some(digest("key", key)),
+            Ask::Query { .. } => None,
+        },
+        fields: Vec::new(),
+        rows: 0,
+        reason: call.reason.trim().chars().take(200).collect(),
+        outcome: "ok",
+        at: now.timestamp_millis(),
+        subjects: Vec::new(),
+    }
+}
+
 /// The outcome the log records for a refused or failed call.
 fn outcome_of(error: &ExchangeError) -> &'static str {
     match error {
@@ -478,7 +525,7 @@ async fn write_log(store: Store, mut receiver: mpsc::UnboundedReceiver<Pending>)
         }
         let (calls, waiting): (Vec<CallRecord>, Vec<_>) = batch.into_iter().map(|p| (p.call, p.done)).unzip();
         let outcome = store
-            .write(move |tx| Box::pin(async move { log_calls(tx, &calls).await }))
+            .write(move |tx| Box::pin(async move { log_in(tx, &calls).await }))
             .await
             .map_err(|e: ExchangeError| e.to_string());
         if let Err(reason) = &outcome {
@@ -490,7 +537,8 @@ async fn write_log(store: Store, mut receiver: mpsc::UnboundedReceiver<Pending>)
     }
 }
 
-async fn log_calls(tx: &mut WriteTx, calls: &[CallRecord]) -> Result<()> {
+/// Writes calls to the log, each with its evidence leaf, in the caller's transaction.
+pub async fn log_in(tx: &mut WriteTx, calls: &[CallRecord]) -> Result<()> {
     store::insert_calls(tx, calls).await?;
     for call in calls {
         ledger::record(

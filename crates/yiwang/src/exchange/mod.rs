@@ -309,6 +309,26 @@ pub async fn resource(store: &Store, code: &str) -> Result<Option<Resource>> {
     store::resource_by_code(&mut conn, code).await
 }
 
+/// The codes of the base-register resources (attached to `register_records`) that declare any
+/// of `fields`: where instant approval finds the facts a rule reads.
+pub async fn register_resources_with(store: &Store, fields: &[String]) -> Result<Vec<String>> {
+    let mut conn = store.pool().acquire().await?;
+    let resources = store::resources(&mut conn, false).await?;
+    Ok(resources
+        .into_iter()
+        .filter(|r| matches!(&r.input.source, Source::Table { table } if table.starts_with("register_records:")))
+        .filter(|r| r.input.fields.iter().any(|f| fields.contains(&f.name)))
+        .map(|r| r.input.code)
+        .collect())
+}
+
+/// The id of the live app named `name` (the oldest, if several share it).
+pub async fn app_named(store: &Store, name: &str) -> Result<Option<i64>> {
+    let mut conn = store.pool().acquire().await?;
+    let apps = store::apps(&mut conn).await?;
+    Ok(apps.into_iter().filter(|a| a.name == name && a.revoked_at.is_none()).map(|a| a.id).min())
+}
+
 /// One resource of the catalogue, for staff.
 pub async fn get(store: &Store, actor: &Principal, code: &str) -> Result<ResourceView> {
     staff_only(actor)?;

@@ -260,6 +260,7 @@ impl From<ApplicationError> for ApiError {
             ApplicationError::Ledger(e) => e.into(),
             ApplicationError::Identity(e) => e.into(),
             ApplicationError::Certificate(e) => e.into(),
+            ApplicationError::Exchange(e) => (*e).into(),
             ApplicationError::Db(e) => e.into(),
         }
     }

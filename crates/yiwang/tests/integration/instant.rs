@@ -67,6 +67,18 @@ async fn rent_withdrawal_is_approved_at_once_with_a_certificate_instead_of_paper
     assert_eq!(decided["events"][2]["actor"], Value::Null, "decided by the rule, not a person");
     assert_as_stored(&resident, &decided).await;
 
+    // The facts the rule read came through the data-exchange gateway, as the instant-approval
+    // engine's grants allow, and the resident sees those lookups with their reason.
+    let lookups = ok(resident.get("/api/exchange/my-lookups").await).await;
+    let resources: Vec<&str> = lookups
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["app_name"] == "政数局秒批引擎" && l["reason"].as_str().unwrap().contains("租房提取住房公积金"))
+        .map(|l| l["resource_name"].as_str().unwrap())
+        .collect();
+    assert!(resources.contains(&"住房公积金缴存信息") && resources.contains(&"不动产登记信息"), "{lookups}");
+
     // The signed result is in the wallet, and its QR verifies on the public page.
     let issued = decided["certificates"][0].as_str().expect("a certificate was issued").to_owned();
     let certificate = ok(resident.get(&format!("/api/certificates/{issued}")).await).await;
@@ -159,6 +171,17 @@ async fn rules_reject_with_reasons_and_fall_back_to_people() {
     assert!(reject["details"]["remedy"].as_str().unwrap().contains("行政复议"));
     assert_eq!(rejected["certificates"], json!([]));
     assert_as_stored(&li, &rejected).await;
+
+    // Without the engine's grant on the housing-fund register the facts are unknown: the rule
+    // sends the application to staff instead of deciding on missing data.
+    sqlx::query("UPDATE exchange_grants SET expires_at = 0 WHERE resource_id = (SELECT id FROM exchange_resources WHERE code = 'ZJJ-GJJ-0001')")
+        .execute(app.state.store.pool())
+        .await
+        .unwrap();
+    app.state.exchange.forget();
+    let ungranted = apply_rent_withdrawal(&app.login("440402198503120024").await, "陈晓红", "440402198503120024").await;
+    assert_eq!(ungranted["state"], "submitted", "{ungranted}");
+    assert_eq!(ungranted["decision"]["outcome"], "manual");
 
     // 梁嘉欣 has no fund account on record: the rule sends it to staff.
     let liang = app.login("440404200102200018").await;

@@ -130,6 +130,8 @@ pub struct Exchange {
 struct Inner {
     log: mpsc::UnboundedSender<Pending>,
     apps: Mutex<HashMap<String, Cached<Option<Arc<AppRow>>>>>,
+    /// Apps by id, for yiwang's own lookups.
+    apps_by_id: Mutex<HashMap<i64, Cached<Option<Arc<AppRow>>>>>,
     resources: Mutex<HashMap<String, Cached<Option<Arc<Resource>>>>>,
     grants: Mutex<HashMap<(i64, i64), Cached<GrantList>>>,
     buckets: Mutex<HashMap<i64, Bucket>>,
@@ -156,6 +158,7 @@ impl Exchange {
             inner: Arc::new(Inner {
                 log,
                 apps: Mutex::default(),
+                apps_by_id: Mutex::default(),
                 resources: Mutex::default(),
                 grants: Mutex::default(),
                 buckets: Mutex::default(),
@@ -168,6 +171,7 @@ impl Exchange {
     /// Drops every cached app, resource and grant: called after a change on this node.
     pub fn forget(&self) {
         lock(&self.inner.apps).clear();
+        lock(&self.inner.apps_by_id).clear();
         lock(&self.inner.resources).clear();
         lock(&self.inner.grants).clear();
     }
@@ -189,6 +193,21 @@ impl Exchange {
             }
         };
         app.filter(|a| a.revoked_at.is_none()).ok_or(ExchangeError::UnknownApp)
+    }
+
+    /// A live app by id.
+    async fn app_by_id(&self, store: &Store, id: i64) -> Result<Option<Arc<AppRow>>> {
+        let cached = lock(&self.inner.apps_by_id).get(&id).and_then(Cached::fresh);
+        let app = match cached {
+            Some(app) => app,
+            None => {
+                let mut conn = store.pool().acquire().await?;
+                let app = store::app_by_id(&mut conn, id).await?.map(Arc::new);
+                lock(&self.inner.apps_by_id).insert(id, Cached { at: Instant::now(), value: app.clone() });
+                app
+            }
+        };
+        Ok(app.filter(|a| a.revoked_at.is_none()))
     }
 
     async fn resource(&self, store: &Store, code: &str) -> Result<Option<Arc<Resource>>> {
@@ -277,10 +296,7 @@ impl Exchange {
         fields: Option<&[&str]>,
         reason: &str,
     ) -> Result<Option<Map<String, Value>>> {
-        let mut conn = store.pool().acquire().await?;
-        let app = store::app_by_id(&mut conn, app_id).await?.filter(|a| a.revoked_at.is_none());
-        drop(conn);
-        let app = app.ok_or(ExchangeError::UnknownApp)?;
+        let app = self.app_by_id(store, app_id).await?.ok_or(ExchangeError::UnknownApp)?;
         let call = Call {
             ask: Ask::Lookup(key.to_owned()),
             fields: fields.map(|f| f.iter().map(|s| (*s).to_owned()).collect()),
@@ -302,13 +318,9 @@ impl Exchange {
         key: &str,
         reason: &str,
     ) -> (Result<Option<Map<String, Value>>>, Option<CallRecord>) {
-        let app = match store.pool().acquire().await {
-            Ok(mut conn) => store::app_by_id(&mut conn, app_id).await.map_err(ExchangeError::from),
-            Err(e) => Err(e.into()),
-        };
         let call = Call { ask: Ask::Lookup(key.to_owned()), fields: None, reason: reason.to_owned() };
         let now = Utc::now();
-        match app.map(|a| a.filter(|a| a.revoked_at.is_none())) {
+        match self.app_by_id(store, app_id).await {
             Ok(Some(app)) => {
                 let (result, record) = self.serve_unlogged(store, now, &app, resource_code, call).await;
                 (result.map(|answer| answer.records.into_iter().next()), Some(record))

@@ -23,6 +23,7 @@ struct Server {
 
 async fn start(database_url: Option<String>) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = crate::fresh_database(database_url).await;
     let mut config = yiwang::config::Config::for_tests(dir.path(), database_url);
     config.worker_idle_ms = 1000;
     let state = yiwang::open(config).await.expect("open");

@@ -31,6 +31,7 @@ async fn sign_in(base: &str) -> Session {
 
 pub async fn run(applicants: usize, applications: usize, database_url: Option<String>) {
     let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = crate::fresh_database(database_url).await;
     let mut config = yiwang::config::Config::for_tests(dir.path(), database_url.clone());
     config.worker_idle_ms = 1000;
     let state = yiwang::open(config).await.expect("open");

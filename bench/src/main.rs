@@ -331,6 +331,22 @@ async fn main() {
     }
 }
 
+/// For a PostgreSQL URL, an empty database `yiwang_bench` beside the one named (made anew each
+/// run, so a run never finds an earlier run's data); other URLs unchanged.
+pub async fn fresh_database(url: Option<String>) -> Option<String> {
+    use sqlx::Connection;
+    let url = url?;
+    if store_backend(&url) != "postgres" {
+        return Some(url);
+    }
+    let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect to PostgreSQL");
+    for statement in ["DROP DATABASE IF EXISTS yiwang_bench WITH (FORCE)", "CREATE DATABASE yiwang_bench"] {
+        sqlx::raw_sql(statement).execute(&mut admin).await.expect("make the bench database");
+    }
+    let (server, _) = url.rsplit_once('/').expect("a database name in the URL");
+    Some(format!("{server}/yiwang_bench"))
+}
+
 fn store_backend(url: &str) -> &'static str {
     if url.starts_with("postgres") { "postgres" } else { "sqlite" }
 }

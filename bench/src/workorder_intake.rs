@@ -22,6 +22,7 @@ const CALLS: &[(&str, &str, f64, f64)] = &[
 
 pub async fn run(operators: usize, orders: usize, database_url: Option<String>) {
     let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = crate::fresh_database(database_url).await;
     let mut config = yiwang::config::Config::for_tests(dir.path(), database_url);
     config.worker_idle_ms = 1000;
     let state = yiwang::open(config).await.expect("open");

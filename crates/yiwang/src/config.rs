@@ -144,6 +144,13 @@ impl Config {
     }
 }
 
+/// The file of an SQLite URL (`sqlite://path` or `sqlite:path`, options after `?` left out).
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
 fn sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}", data_dir.join("yiwang.db").display())
 }

@@ -6,6 +6,7 @@
 //! backends and the job queue.
 
 pub mod applications;
+pub mod backup;
 pub mod calendar;
 pub mod catalog;
 pub mod certificates;

@@ -36,6 +36,19 @@ enum Command {
     Migrate,
     /// Load the demo city into an empty database and exit.
     Demo,
+    /// Back up the database and the data directory (keys, uploaded files) into a new folder,
+    /// while the platform runs.
+    Backup {
+        /// The folder to create.
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Restore a backup into an empty data directory and an empty database.
+    Restore {
+        /// A folder made by `yiwang backup`.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
     /// Administer accounts.
     Admin {
         #[command(subcommand)]
@@ -166,10 +179,25 @@ async fn main() -> ExitCode {
             return search_catalogue(config, &query, limit.into()).await;
         }
         Command::Workorders { command } => return workorders_command(config, command).await,
+        Command::Backup { to } => return finished(yiwang::backup::backup(&config, &to).await, "backup written"),
+        Command::Restore { from } => return finished(yiwang::backup::restore(&config, &from).await, "backup restored"),
         _ => {}
     }
     match run(cli.command, config).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("yiwang: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn finished(outcome: Result<(), yiwang::backup::BackupError>, done: &str) -> ExitCode {
+    match outcome {
+        Ok(()) => {
+            println!("{done}");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("yiwang: {e}");
             ExitCode::FAILURE
@@ -235,6 +263,8 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
         Command::Ledger { command: LedgerCommand::Verify { .. } }
         | Command::Receipt { .. }
         | Command::Workorders { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. }
         | Command::Catalogue { command: CatalogueCommand::Search { .. } } => {
             unreachable!("handled before the app is opened")
         }

@@ -4,6 +4,7 @@
 mod api_conventions;
 mod applications;
 mod authorization;
+mod backup;
 mod browser;
 mod calendar;
 mod catalog;

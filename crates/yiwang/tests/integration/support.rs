@@ -16,7 +16,7 @@ pub struct TestApp {
 }
 
 /// A fresh PostgreSQL database on the server named by `YIWANG_TEST_POSTGRES`, if set.
-async fn fresh_postgres() -> Option<String> {
+pub async fn fresh_postgres() -> Option<String> {
     let server = std::env::var("YIWANG_TEST_POSTGRES").ok().filter(|s| !s.is_empty())?;
     let name = format!("yiwang_t_{}", hex::encode(rand::random::<[u8; 8]>()));
     let mut conn = sqlx::PgConnection::connect(&server).await.expect("connect to YIWANG_TEST_POSTGRES");

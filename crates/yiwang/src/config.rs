@@ -21,6 +21,10 @@ pub struct FileConfig {
     pub certificate_issuer: Option<String>,
     pub public_url: Option<String>,
     pub dispatch_threshold: Option<f64>,
+    /// Natural days after which an unrated service gets the default rating (default 7).
+    pub rating_default_days: Option<u32>,
+    /// Working days a department has to reply to a bad rating (default 7; cities use 5, 7 or 15).
+    pub rectification_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -51,6 +55,8 @@ pub struct Config {
     pub certificate_issuer: String,
     /// The classifier's confidence from which a work order is dispatched without a dispatcher.
     pub dispatch_threshold: f64,
+    /// 好差评 periods: the default rating's and the rectification's.
+    pub evaluation: crate::evaluation::Settings,
 }
 
 pub const DEFAULT_LEDGER_ORIGIN: &str = "yiwang.local/ledger";
@@ -111,6 +117,11 @@ impl Config {
             certificate_issuer: file.certificate_issuer.unwrap_or_else(|| DEFAULT_CERTIFICATE_ISSUER.into()),
             public_url: file.public_url.unwrap_or_else(|| format!("http://{listen}")),
             dispatch_threshold: file.dispatch_threshold.unwrap_or(DEFAULT_DISPATCH_THRESHOLD),
+            evaluation: crate::evaluation::Settings {
+                // At least a day: a period of zero would rate every service before its requester could.
+                default_after_days: file.rating_default_days.unwrap_or(7).max(1),
+                rectification_days: file.rectification_days.unwrap_or(7).max(1),
+            },
         })
     }
 
@@ -128,6 +139,7 @@ impl Config {
             certificate_issuer: DEFAULT_CERTIFICATE_ISSUER.into(),
             public_url: "http://127.0.0.1".into(),
             dispatch_threshold: DEFAULT_DISPATCH_THRESHOLD,
+            evaluation: crate::evaluation::Settings::default(),
         }
     }
 

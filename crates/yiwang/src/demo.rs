@@ -89,6 +89,7 @@ pub const DEMO_STAFF: &[(&str, &str, Role, &str)] = &[
     ("housing_handler", "住建承办 马超", Role::DepartmentHandler, "440400-ZJJ"),
     ("gongbei_handler", "拱北街道承办 邓颖", Role::DepartmentHandler, "440402001-JB"),
     ("iot", "物联感知平台", Role::SensorClient, "440400-CGJ"),
+    ("police_handler", "公安承办 吴敏", Role::DepartmentHandler, "440400-GAJ"),
 ];
 
 /// (ID number, name, phone, community)
@@ -119,6 +120,8 @@ pub enum DemoError {
     Certificates(#[from] crate::certificates::CertificateError),
     #[error(transparent)]
     Applications(#[from] crate::applications::ApplicationError),
+    #[error(transparent)]
+    Evaluation(#[from] crate::evaluation::EvaluationError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -176,6 +179,7 @@ pub async fn load(store: &Store, issuer: &crate::certificates::Issuer) -> Result
     crate::certificates::load_demo(&mut tx, issuer).await?;
     crate::applications::instant::load_demo(&mut tx).await?;
     crate::workorders::setup::load_demo(&mut tx).await?;
+    crate::evaluation::load_demo(&mut tx, chrono::Utc::now()).await?;
     tx.commit().await?;
     Ok(true)
 }

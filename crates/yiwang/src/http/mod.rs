@@ -38,6 +38,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "applications", description = "Applications (办件) and their materials"),
         (name = "certificates", description = "E-certificates (电子证照): wallet, uses, revocation, verification"),
         (name = "workorders", description = "Work orders (工单): intake, dispatch, handling, supervision, callback; grids and sensors"),
+        (name = "evaluation", description = "Service evaluation (好差评): ratings, window visits, rulings, rectifications (整改) and the service panorama"),
         (name = "ledger", description = "The evidence log (存证): checkpoints, leaves, proofs, receipts"),
         (name = "health", description = "Liveness and readiness")
     ),
@@ -56,6 +57,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::applications::api::router())
         .merge(crate::certificates::api::router())
         .merge(crate::workorders::api::router())
+        .merge(crate::evaluation::api::router())
         .split_for_parts()
 }
 

@@ -39,10 +39,16 @@ async fn changes_write_leaves_without_personal_data() {
     // Every demo resident holds an ID card and every enterprise a business licence.
     let certificates = yiwang::demo::DEMO_RESIDENTS.len() + yiwang::demo::DEMO_ENTERPRISES.len();
     let rules = yiwang::applications::instant::DEMO_RULES.len();
+    // The demo's window visits and their ratings, counted by kind (the evaluation tests check
+    // which leaves a rating writes).
+    let ratings: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_leaves WHERE kind LIKE 'evaluation.%'")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
     assert_eq!(
         size as usize,
-        accounts + items.len() + certificates + rules,
-        "one leaf per account, published item, issued certificate and rule version"
+        accounts + items.len() + certificates + rules + ratings as usize,
+        "one leaf per account, published item, issued certificate and rule version, and the demo's ratings"
     );
 
     let resident = app.resident_id(yiwang::demo::DEMO_RESIDENTS[0].0).await;

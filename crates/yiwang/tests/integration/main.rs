@@ -8,6 +8,7 @@ mod browser;
 mod calendar;
 mod catalog;
 mod drafts;
+mod evaluation;
 mod instant;
 mod ledger;
 mod openapi;

@@ -8,9 +8,9 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::model::{EventKind, Step};
+use super::model::{EventKind, RectificationStep};
 use super::panorama::{Figures, Filter, ListedRating};
-use super::{EventView, NewRating, NewRuling, NewVisit, Rating, StepInput, Task, Visit};
+use super::{NewRating, NewRuling, NewVisit, RatedService, Rating, StepInput, Task, Visit};
 use crate::AppState;
 use crate::http::auth::{Actor, MaybeActor};
 use crate::http::error::{ApiError, ErrorBody};
@@ -37,7 +37,9 @@ fn kind(kind: &str) -> Result<EventKind, ApiError> {
 }
 
 /// The rating context of a request: the configured periods, the app calendar and clock.
-fn rating_context(state: &AppState) -> (super::Settings, std::sync::Arc<yiwang_calendar::Calendar>, chrono::DateTime<chrono::Utc>) {
+fn rating_context(
+    state: &AppState,
+) -> (super::Settings, std::sync::Arc<yiwang_calendar::Calendar>, chrono::DateTime<chrono::Utc>) {
     (state.config.evaluation, state.calendar.get(), state.clock.now())
 }
 
@@ -59,21 +61,24 @@ async fn record_visit(
 /// The window visit a QR token rates (no sign-in; no texts).
 #[utoipa::path(get, path = "/api/evaluations/tokens/{token}", operation_id = "evaluation_by_token", tag = "evaluation",
     params(("token" = String, Path)),
-    responses((status = 200, description = "OK", body = EventView), (status = 404, description = "No such token", body = ErrorBody)))]
-async fn by_token(State(state): State<AppState>, Path(token): Path<String>) -> Result<axum::Json<EventView>, ApiError> {
+    responses((status = 200, description = "OK", body = RatedService), (status = 404, description = "No such token", body = ErrorBody)))]
+async fn by_token(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<axum::Json<RatedService>, ApiError> {
     Ok(axum::Json(super::get_by_token(&state.store, &token).await?))
 }
 
 /// Rates a window visit with its QR token (channel 3), once per round.
 #[utoipa::path(post, path = "/api/evaluations/tokens/{token}/ratings", operation_id = "rate_by_token", tag = "evaluation",
     params(("token" = String, Path)), request_body = NewRating,
-    responses((status = 201, description = "Rated", body = EventView), (status = 404, description = "No such token", body = ErrorBody),
+    responses((status = 201, description = "Rated", body = RatedService), (status = 404, description = "No such token", body = ErrorBody),
               (status = 409, description = "Already rated", body = ErrorBody), (status = 422, description = "A field is invalid", body = ErrorBody)))]
 async fn rate_by_token(
     State(state): State<AppState>,
     Path(token): Path<String>,
     Json(rating): Json<NewRating>,
-) -> Result<(StatusCode, axum::Json<EventView>), ApiError> {
+) -> Result<(StatusCode, axum::Json<RatedService>), ApiError> {
     let (settings, calendar, now) = rating_context(&state);
     let at = Rating { settings, calendar: &calendar, now };
     Ok((StatusCode::CREATED, axum::Json(super::rate_with_token(&state.store, &at, &token, rating).await?)))
@@ -82,12 +87,12 @@ async fn rate_by_token(
 /// A service event with its ratings and rectifications (its requester, staff of its region).
 #[utoipa::path(get, path = "/api/evaluations/{kind}/{reference}", operation_id = "get_evaluation", tag = "evaluation",
     params(("kind" = String, Path, description = "application, workorder or window"), ("reference" = String, Path)),
-    responses((status = 200, description = "OK", body = EventView), (status = 404, description = "No such event you may see", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = RatedService), (status = 404, description = "No such event you may see", body = ErrorBody)))]
 async fn get(
     State(state): State<AppState>,
     actor: Actor,
     Path((k, reference)): Path<(String, String)>,
-) -> Result<axum::Json<EventView>, ApiError> {
+) -> Result<axum::Json<RatedService>, ApiError> {
     Ok(axum::Json(super::get(&state.store, &actor.principal, kind(&k)?, &reference).await?))
 }
 
@@ -96,7 +101,7 @@ async fn get(
 /// Work orders are rated with their `rate` step.
 #[utoipa::path(post, path = "/api/evaluations/{kind}/{reference}/ratings", operation_id = "rate_service", tag = "evaluation",
     params(("kind" = String, Path, description = "application or window"), ("reference" = String, Path)), request_body = NewRating,
-    responses((status = 201, description = "Rated", body = EventView), (status = 403, description = "Not the requester", body = ErrorBody),
+    responses((status = 201, description = "Rated", body = RatedService), (status = 403, description = "Not the requester", body = ErrorBody),
               (status = 404, description = "No such event you may see", body = ErrorBody),
               (status = 409, description = "Already rated", body = ErrorBody), (status = 422, description = "A field is invalid", body = ErrorBody)))]
 async fn rate(
@@ -104,7 +109,7 @@ async fn rate(
     actor: Actor,
     Path((k, reference)): Path<(String, String)>,
     Json(rating): Json<NewRating>,
-) -> Result<(StatusCode, axum::Json<EventView>), ApiError> {
+) -> Result<(StatusCode, axum::Json<RatedService>), ApiError> {
     let (settings, calendar, now) = rating_context(&state);
     let at = Rating { settings, calendar: &calendar, now };
     let view = super::rate(&state.store, &at, &actor.principal, kind(&k)?, &reference, rating).await?;
@@ -115,7 +120,7 @@ async fn rate(
 /// the record and leaves the figures.
 #[utoipa::path(post, path = "/api/evaluations/ratings/{id}/ruling", operation_id = "rule_rating", tag = "evaluation",
     params(("id" = i64, Path)), request_body = NewRuling,
-    responses((status = 200, description = "Ruled", body = EventView), (status = 403, description = "Not a supervisor of its region", body = ErrorBody),
+    responses((status = 200, description = "Ruled", body = RatedService), (status = 403, description = "Not a supervisor of its region", body = ErrorBody),
               (status = 404, description = "No such rating", body = ErrorBody), (status = 409, description = "Already ruled", body = ErrorBody),
               (status = 422, description = "A field is invalid", body = ErrorBody)))]
 async fn rule(
@@ -123,7 +128,7 @@ async fn rule(
     actor: Actor,
     Path(id): Path<i64>,
     Json(ruling): Json<NewRuling>,
-) -> Result<axum::Json<EventView>, ApiError> {
+) -> Result<axum::Json<RatedService>, ApiError> {
     Ok(axum::Json(super::rule(&state.store, &actor.principal, state.clock.now(), id, ruling).await?))
 }
 
@@ -148,7 +153,7 @@ async fn rectification_step(
     Path((id, step)): Path<(i64, String)>,
     Json(input): Json<StepInput>,
 ) -> Result<axum::Json<Task>, ApiError> {
-    let step = Step::parse(&step)
+    let step = RectificationStep::parse(&step)
         .ok_or_else(|| ApiError::invalid("step", "unknown_step", "应为 verify、contact、rectify 或 reply"))?;
     Ok(axum::Json(super::take_step(&state.store, &actor.principal, state.clock.now(), id, step, input).await?))
 }
@@ -157,7 +162,10 @@ async fn rectification_step(
 /// region, department, item, channel, day and month, the worst-rated items with their tags.
 #[utoipa::path(get, path = "/api/panorama", operation_id = "panorama", tag = "evaluation", params(Filter),
     responses((status = 200, description = "OK", body = Figures), (status = 422, description = "A field is invalid", body = ErrorBody)))]
-async fn panorama(State(state): State<AppState>, Query(filter): Query<Filter>) -> Result<axum::Json<Figures>, ApiError> {
+async fn panorama(
+    State(state): State<AppState>,
+    Query(filter): Query<Filter>,
+) -> Result<axum::Json<Figures>, ApiError> {
     Ok(axum::Json(super::panorama::figures(&state.store, &filter, state.clock.now()).await?))
 }
 
@@ -190,7 +198,10 @@ async fn panorama_ratings(
 /// The panorama's figures as CSV (UTF-8 with BOM, for spreadsheet programs).
 #[utoipa::path(get, path = "/api/panorama/export.csv", operation_id = "panorama_csv", tag = "evaluation", params(Filter),
     responses((status = 200, description = "CSV", content_type = "text/csv"), (status = 422, description = "A field is invalid", body = ErrorBody)))]
-async fn panorama_csv(State(state): State<AppState>, Query(filter): Query<Filter>) -> Result<impl IntoResponse, ApiError> {
+async fn panorama_csv(
+    State(state): State<AppState>,
+    Query(filter): Query<Filter>,
+) -> Result<impl IntoResponse, ApiError> {
     let figures = super::panorama::figures(&state.store, &filter, state.clock.now()).await?;
     Ok((
         [

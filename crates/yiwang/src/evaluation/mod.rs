@@ -25,7 +25,7 @@ use yiwang_calendar::Calendar;
 use crate::identity::{Principal, Role};
 use crate::ledger::{self, LedgerError};
 use crate::store::{Conn, Store, WriteTx, from_ms, outbox};
-use model::{Channel, EventKind, Level, RectificationState, Ruling, Step, Tag};
+use model::{EventKind, Level, RatingChannel, RectificationState, RectificationStep, Ruling, Tag};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluationError {
@@ -72,7 +72,7 @@ impl Default for Settings {
 /// The level an unrated event gets (Guangdong's rule).
 pub const DEFAULT_LEVEL: Level = Level::BasicallySatisfied;
 /// The channel recorded on a default rating: nobody used a terminal, the system gave it.
-pub const DEFAULT_CHANNEL: Channel = Channel::OtherTerminal;
+pub const DEFAULT_CHANNEL: RatingChannel = RatingChannel::OtherTerminal;
 
 fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
@@ -121,7 +121,13 @@ async fn served_with_token(tx: &mut WriteTx, s: Served<'_>, token_sha256: Option
     .await?;
     let payload = serde_json::json!({"kind": s.kind, "reference": s.reference, "item": s.item_code,
         "department": code, "staff": s.staff_id});
-    ledger::record(tx, "evaluation.served", subject(s.kind.as_str(), s.reference), ledger::actor(s.staff_id), &payload)?;
+    ledger::record(
+        tx,
+        "evaluation.served",
+        subject(s.kind.as_str(), s.reference),
+        ledger::actor(s.staff_id),
+        &payload,
+    )?;
     Ok(id)
 }
 
@@ -164,10 +170,10 @@ struct Checked {
     level: Level,
     text: String,
     tags: Vec<Tag>,
-    channel: Channel,
+    channel: RatingChannel,
 }
 
-fn check(input: &NewRating, channel: Channel) -> Result<Checked> {
+fn check(input: &NewRating, channel: RatingChannel) -> Result<Checked> {
     let level = input.level.ok_or_else(|| invalid("level", "请选择评价等级 / choose a level"))?;
     let text = input.text.trim().to_owned();
     if text.chars().count() > 500 {
@@ -180,10 +186,10 @@ fn check(input: &NewRating, channel: Channel) -> Result<Checked> {
 }
 
 /// The channel a requester says they used; the QR code and phone belong to those paths.
-fn requester_channel(code: Option<u8>) -> Result<Channel> {
-    match code.map(|c| (c, Channel::from_code(c))) {
-        None => Ok(Channel::Pc),
-        Some((_, Some(c))) if !matches!(c, Channel::QrCode | Channel::Phone) => Ok(c),
+fn requester_channel(code: Option<u8>) -> Result<RatingChannel> {
+    match code.map(|c| (c, RatingChannel::from_code(c))) {
+        None => Ok(RatingChannel::Pc),
+        Some((_, Some(c))) if !matches!(c, RatingChannel::QrCode | RatingChannel::Phone) => Ok(c),
         Some(_) => Err(invalid("channel", "渠道应为1、2、4、5或7 / channel must be 1, 2, 4, 5 or 7")),
     }
 }
@@ -197,17 +203,18 @@ pub async fn rate(
     kind: EventKind,
     reference: &str,
     input: NewRating,
-) -> Result<EventView> {
+) -> Result<RatedService> {
     if kind == EventKind::WorkOrder {
         return Err(invalid("kind", "工单请在工单页评价 / rate a work order with its rate step"));
     }
-    let event =
-        store::event(&mut *store.pool().acquire().await?, kind.as_str(), reference).await?.ok_or(EvaluationError::NotFound)?;
+    let event = store::event(&mut *store.pool().acquire().await?, kind.as_str(), reference)
+        .await?
+        .ok_or(EvaluationError::NotFound)?;
     let operator = actor.reaches_with(&event.region_path, Role::HotlineOperator);
     let requester = event.requester_id == Some(actor.account_id);
     let channel = match (requester, operator) {
         (true, _) => requester_channel(input.channel)?,
-        (false, true) => Channel::Phone,
+        (false, true) => RatingChannel::Phone,
         // Another's service looks like no service at all.
         (false, false) if reaches(actor, &event) => return Err(EvaluationError::Forbidden),
         (false, false) => return Err(EvaluationError::NotFound),
@@ -220,9 +227,9 @@ pub async fn rate(
 }
 
 /// Rates a window visit with the token of its QR code (no sign-in).
-pub async fn rate_with_token(store: &Store, at: &Rating<'_>, token: &str, input: NewRating) -> Result<EventView> {
+pub async fn rate_with_token(store: &Store, at: &Rating<'_>, token: &str, input: NewRating) -> Result<RatedService> {
     let event = event_for_token(store, token).await?;
-    let checked = check(&input, Channel::QrCode)?;
+    let checked = check(&input, RatingChannel::QrCode)?;
     let mut tx = store.begin_write().await?;
     rate_in(&mut tx, at, &event, None, checked).await?;
     tx.commit().await?;
@@ -251,7 +258,7 @@ pub async fn rate_work_order(
     level: Level,
 ) -> Result<()> {
     let event = store::event(tx, EventKind::WorkOrder.as_str(), number).await?.ok_or(EvaluationError::NotFound)?;
-    let channel = if by_operator { Channel::Phone } else { Channel::Pc };
+    let channel = if by_operator { RatingChannel::Phone } else { RatingChannel::Pc };
     let checked = Checked { level, text: String::new(), tags: Vec::new(), channel };
     rate_in(tx, at, &event, Some(by), checked).await
 }
@@ -299,7 +306,13 @@ async fn rate_in(
                 .await?;
         let payload = serde_json::json!({"rectification": task, "rating": id, "deadline": deadline,
             "department": event.department_code});
-        ledger::record(tx, "evaluation.rectification_opened", subject(&event.kind, &event.reference), ledger::actor(by), &payload)?;
+        ledger::record(
+            tx,
+            "evaluation.rectification_opened",
+            subject(&event.kind, &event.reference),
+            ledger::actor(by),
+            &payload,
+        )?;
         outbox::append(tx, "evaluation.rectification_opened", &payload)?;
     }
     Ok(())
@@ -403,7 +416,7 @@ pub struct RatingView {
     pub gbt_code: u8,
     /// National rating interface code (1 = 非常不满意).
     pub interface_code: u8,
-    pub channel: Channel,
+    pub channel: RatingChannel,
     pub channel_code: u8,
     /// The requester's text, for the requester and staff of the region only.
     pub text: Option<String>,
@@ -418,7 +431,7 @@ pub struct RatingView {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct EventView {
+pub struct RatedService {
     pub kind: EventKind,
     pub reference: String,
     pub item_code: String,
@@ -444,7 +457,7 @@ fn rectification_view(row: store::RectificationRow) -> RectificationView {
     }
 }
 
-async fn view(store: &Store, viewer: Option<&Principal>, event_id: i64) -> Result<EventView> {
+async fn view(store: &Store, viewer: Option<&Principal>, event_id: i64) -> Result<RatedService> {
     let mut conn = store.pool().acquire().await?;
     let event = store::event_by_id(&mut conn, event_id).await?.ok_or(EvaluationError::NotFound)?;
     let sees_text = viewer.is_some_and(|v| event.requester_id == Some(v.account_id) || reaches(v, &event));
@@ -453,7 +466,7 @@ async fn view(store: &Store, viewer: Option<&Principal>, event_id: i64) -> Resul
     let mut ratings = Vec::with_capacity(rows.len());
     for r in rows {
         let level = Level::parse(&r.level).unwrap_or(DEFAULT_LEVEL);
-        let channel = u8::try_from(r.channel).ok().and_then(Channel::from_code).unwrap_or(DEFAULT_CHANNEL);
+        let channel = u8::try_from(r.channel).ok().and_then(RatingChannel::from_code).unwrap_or(DEFAULT_CHANNEL);
         let tags = store::tags_of(&mut conn, r.id).await?.iter().filter_map(|t| Tag::parse(t)).collect();
         let rectification = store::rectification_of(&mut conn, r.id).await?.map(rectification_view);
         ratings.push(RatingView {
@@ -475,7 +488,7 @@ async fn view(store: &Store, viewer: Option<&Principal>, event_id: i64) -> Resul
             rectification,
         });
     }
-    Ok(EventView {
+    Ok(RatedService {
         kind: EventKind::parse(&event.kind).unwrap_or(EventKind::Window),
         reference: event.reference,
         item_code: event.item_code,
@@ -489,7 +502,7 @@ async fn view(store: &Store, viewer: Option<&Principal>, event_id: i64) -> Resul
 }
 
 /// A service event with its ratings, for its requester and the staff of its region.
-pub async fn get(store: &Store, actor: &Principal, kind: EventKind, reference: &str) -> Result<EventView> {
+pub async fn get(store: &Store, actor: &Principal, kind: EventKind, reference: &str) -> Result<RatedService> {
     let event = store::event(&mut *store.pool().acquire().await?, kind.as_str(), reference)
         .await?
         .ok_or(EvaluationError::NotFound)?;
@@ -500,7 +513,7 @@ pub async fn get(store: &Store, actor: &Principal, kind: EventKind, reference: &
 }
 
 /// A window visit as its QR page shows it (no texts).
-pub async fn get_by_token(store: &Store, token: &str) -> Result<EventView> {
+pub async fn get_by_token(store: &Store, token: &str) -> Result<RatedService> {
     let event = event_for_token(store, token).await?;
     view(store, None, event.id).await
 }
@@ -515,7 +528,13 @@ pub struct NewRuling {
 
 /// Rules a rating malicious or unfounded (a supervisor of its region), with reasons; the rating
 /// stays in the record and leaves the figures.
-pub async fn rule(store: &Store, actor: &Principal, now: DateTime<Utc>, rating_id: i64, input: NewRuling) -> Result<EventView> {
+pub async fn rule(
+    store: &Store,
+    actor: &Principal,
+    now: DateTime<Utc>,
+    rating_id: i64,
+    input: NewRuling,
+) -> Result<RatedService> {
     let mut conn = store.pool().acquire().await?;
     let rating = store::rating(&mut conn, rating_id).await?.ok_or(EvaluationError::NotFound)?;
     let event = store::event_by_id(&mut conn, rating.event_id).await?.ok_or(EvaluationError::NotFound)?;
@@ -523,7 +542,8 @@ pub async fn rule(store: &Store, actor: &Principal, now: DateTime<Utc>, rating_i
     if !actor.reaches_with(&event.region_path, Role::Supervisor) {
         return Err(if reaches(actor, &event) { EvaluationError::Forbidden } else { EvaluationError::NotFound });
     }
-    let ruling = input.ruling.ok_or_else(|| invalid("ruling", "应为 malicious 或 unfounded / malicious or unfounded"))?;
+    let ruling =
+        input.ruling.ok_or_else(|| invalid("ruling", "应为 malicious 或 unfounded / malicious or unfounded"))?;
     let reason = input.reason.trim();
     if reason.is_empty() || reason.chars().count() > 1000 {
         return Err(invalid("reason", "请说明理由（不超过1000字） / give reasons (at most 1000 characters)"));
@@ -533,7 +553,13 @@ pub async fn rule(store: &Store, actor: &Principal, now: DateTime<Utc>, rating_i
         return Err(EvaluationError::AlreadyRated);
     }
     let payload = serde_json::json!({"rating": rating_id, "ruling": ruling, "reason_sha256": sha256_hex(reason)});
-    ledger::record(&mut tx, "evaluation.ruled", subject(&event.kind, &event.reference), ledger::actor(Some(actor.account_id)), &payload)?;
+    ledger::record(
+        &mut tx,
+        "evaluation.ruled",
+        subject(&event.kind, &event.reference),
+        ledger::actor(Some(actor.account_id)),
+        &payload,
+    )?;
     outbox::append(&mut tx, "evaluation.ruled", &serde_json::json!({"rating": rating_id, "ruling": ruling}))?;
     tx.commit().await?;
     view(store, Some(actor), event.id).await
@@ -554,14 +580,15 @@ pub async fn take_step(
     actor: &Principal,
     now: DateTime<Utc>,
     id: i64,
-    step: Step,
+    step: RectificationStep,
     input: StepInput,
 ) -> Result<Task> {
     let mut conn = store.pool().acquire().await?;
     let row = store::rectification(&mut conn, id).await?.ok_or(EvaluationError::NotFound)?;
     let event = store::event_by_id(&mut conn, row.event_id).await?.ok_or(EvaluationError::NotFound)?;
     drop(conn);
-    let handles = actor.grants.iter().any(|g| g.role == Role::DepartmentHandler && g.department_id == row.department_id);
+    let handles =
+        actor.grants.iter().any(|g| g.role == Role::DepartmentHandler && g.department_id == row.department_id);
     if !handles {
         return Err(if reaches(actor, &event) { EvaluationError::Forbidden } else { EvaluationError::NotFound });
     }
@@ -578,17 +605,23 @@ pub async fn take_step(
     let mut steps: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.steps).unwrap_or_default();
     steps.insert(step.as_str().into(), serde_json::json!({"note": note, "at": now, "by": actor.display_name}));
     let steps = serde_json::Value::Object(steps).to_string();
-    let replied = (step == Step::Reply).then_some(now_ms);
+    let replied = (step == RectificationStep::Reply).then_some(now_ms);
     let mut tx = store.begin_write().await?;
     if !store::step_rectification(&mut tx, id, from.as_str(), to.as_str(), &steps, replied).await? {
         return Err(EvaluationError::WrongState { action: step.as_str(), state: state.as_str() });
     }
-    if step == Step::Reply {
+    if step == RectificationStep::Reply {
         store::open_second_round(&mut tx, event.id, now_ms).await?;
     }
     let payload = serde_json::json!({"rectification": id, "step": step, "to": to, "note_sha256": sha256_hex(note),
         "on_time": replied.map(|r| r <= row.deadline_at)});
-    ledger::record(&mut tx, "evaluation.rectification_step", subject(&event.kind, &event.reference), ledger::actor(Some(actor.account_id)), &payload)?;
+    ledger::record(
+        &mut tx,
+        "evaluation.rectification_step",
+        subject(&event.kind, &event.reference),
+        ledger::actor(Some(actor.account_id)),
+        &payload,
+    )?;
     outbox::append(&mut tx, "evaluation.rectification_step", &serde_json::json!({"rectification": id, "state": to}))?;
     tx.commit().await?;
     let mut conn = store.pool().acquire().await?;
@@ -606,7 +639,7 @@ pub struct Task {
     pub state: RectificationState,
     pub state_zh: &'static str,
     /// The next step, none when replied.
-    pub next_step: Option<Step>,
+    pub next_step: Option<RectificationStep>,
     pub kind: EventKind,
     pub reference: String,
     pub item_name: String,
@@ -629,7 +662,7 @@ async fn tasks_where(conn: &mut Conn, departments: &[i64], paths: &[String]) -> 
                 id: t.id,
                 state,
                 state_zh: state.label_zh(),
-                next_step: Step::ALL.iter().copied().find(|s| s.moves().0 == state),
+                next_step: RectificationStep::ALL.iter().copied().find(|s| s.moves().0 == state),
                 kind: EventKind::parse(&t.kind).unwrap_or(EventKind::Window),
                 reference: t.reference,
                 item_name: t.item_name,
@@ -682,7 +715,13 @@ pub async fn default_ratings(store: &Store, settings: Settings, now: DateTime<Ut
         if let Some(event) = store::event_by_id(&mut tx, event_id).await? {
             let payload = serde_json::json!({"rating": id, "round": round, "level": DEFAULT_LEVEL,
                 "gbt_code": DEFAULT_LEVEL.gbt_code(), "default": true});
-            ledger::record(&mut tx, "evaluation.defaulted", subject(&event.kind, &event.reference), ledger::actor(None), &payload)?;
+            ledger::record(
+                &mut tx,
+                "evaluation.defaulted",
+                subject(&event.kind, &event.reference),
+                ledger::actor(None),
+                &payload,
+            )?;
         }
         given += 1;
     }
@@ -699,7 +738,13 @@ pub async fn raise_overdue(store: &Store, now: DateTime<Utc>) -> Result<usize> {
             && let Some(event) = store::event_by_id(&mut tx, row.event_id).await?
         {
             let payload = serde_json::json!({"rectification": id, "deadline": from_ms(row.deadline_at)});
-            ledger::record(&mut tx, "evaluation.rectification_overdue", subject(&event.kind, &event.reference), ledger::actor(None), &payload)?;
+            ledger::record(
+                &mut tx,
+                "evaluation.rectification_overdue",
+                subject(&event.kind, &event.reference),
+                ledger::actor(None),
+                &payload,
+            )?;
             outbox::append(&mut tx, "evaluation.rectification_overdue", &payload)?;
         }
     }
@@ -719,19 +764,48 @@ pub async fn load_demo(tx: &mut WriteTx, now: DateTime<Utc>) -> Result<usize> {
     const LEVELS: [Level; 25] = {
         use Level::*;
         [
-            VerySatisfied, Satisfied, VerySatisfied, VerySatisfied, BasicallySatisfied, VerySatisfied, Satisfied,
-            VerySatisfied, Satisfied, VerySatisfied, VerySatisfied, Satisfied, Dissatisfied, VerySatisfied,
-            Satisfied, VerySatisfied, BasicallySatisfied, VerySatisfied, Satisfied, VerySatisfied, VerySatisfied,
-            Satisfied, VerySatisfied, Satisfied, VerySatisfied,
+            VerySatisfied,
+            Satisfied,
+            VerySatisfied,
+            VerySatisfied,
+            BasicallySatisfied,
+            VerySatisfied,
+            Satisfied,
+            VerySatisfied,
+            Satisfied,
+            VerySatisfied,
+            VerySatisfied,
+            Satisfied,
+            Dissatisfied,
+            VerySatisfied,
+            Satisfied,
+            VerySatisfied,
+            BasicallySatisfied,
+            VerySatisfied,
+            Satisfied,
+            VerySatisfied,
+            VerySatisfied,
+            Satisfied,
+            VerySatisfied,
+            Satisfied,
+            VerySatisfied,
         ]
     };
-    const CHANNELS: [Channel; 6] =
-        [Channel::QrCode, Channel::Pc, Channel::Mobile, Channel::QrCode, Channel::HallTablet, Channel::Phone];
+    const CHANNELS: [RatingChannel; 6] = [
+        RatingChannel::QrCode,
+        RatingChannel::Pc,
+        RatingChannel::Mobile,
+        RatingChannel::QrCode,
+        RatingChannel::HallTablet,
+        RatingChannel::Phone,
+    ];
     let mut rated = 0;
     for i in 0..150usize {
         let item = &items[(i * 7) % items.len()];
         let Some(department_id) = crate::identity::department_id(tx, &item.department_code).await? else { continue };
-        let at = now - chrono::TimeDelta::days(((i * 37) % 60) as i64 + 1) - chrono::TimeDelta::minutes((i * 53 % 480) as i64);
+        let at = now
+            - chrono::TimeDelta::days(((i * 37) % 60) as i64 + 1)
+            - chrono::TimeDelta::minutes((i * 53 % 480) as i64);
         let mut level = LEVELS[i % LEVELS.len()];
         // One item fares worse, so the worst-rated list says something.
         if i % 11 == 3 && item.name.contains("居住") {
@@ -773,8 +847,15 @@ pub async fn load_demo(tx: &mut WriteTx, now: DateTime<Utc>) -> Result<usize> {
                     "contact": {"note": "已电话回访办事人并致歉。", "at": at + chrono::TimeDelta::days(1), "by": "演示"},
                     "rectify": {"note": "已更新办事指南材料说明并培训窗口人员。", "at": replied, "by": "演示"},
                     "reply": {"note": "已答复办事人整改情况。", "at": replied, "by": "演示"}});
-                store::step_rectification(tx, task.id, "opened", "replied", &steps.to_string(), Some(replied.timestamp_millis()))
-                    .await?;
+                store::step_rectification(
+                    tx,
+                    task.id,
+                    "opened",
+                    "replied",
+                    &steps.to_string(),
+                    Some(replied.timestamp_millis()),
+                )
+                .await?;
                 store::open_second_round(tx, event_id, replied.timestamp_millis()).await?;
             }
         }

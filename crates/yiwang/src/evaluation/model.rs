@@ -90,8 +90,8 @@ impl Level {
 }
 
 text_enum!(
-    /// Where a rating came from, with the national channel codes ([`Channel::code`]).
-    Channel {
+    /// Where a rating came from, with the national channel codes ([`RatingChannel::code`]).
+    RatingChannel {
         Pc = "pc" / "PC端",
         Mobile = "mobile" / "移动端",
         QrCode = "qr_code" / "二维码",
@@ -102,23 +102,23 @@ text_enum!(
     }
 );
 
-impl Channel {
+impl RatingChannel {
     /// The national channel code: 1 PC, 2 mobile, 3 QR code, 4 hall tablet, 5 other terminal,
     /// 6 phone, 7 SMS.
     pub fn code(self) -> u8 {
         match self {
-            Channel::Pc => 1,
-            Channel::Mobile => 2,
-            Channel::QrCode => 3,
-            Channel::HallTablet => 4,
-            Channel::OtherTerminal => 5,
-            Channel::Phone => 6,
-            Channel::Sms => 7,
+            RatingChannel::Pc => 1,
+            RatingChannel::Mobile => 2,
+            RatingChannel::QrCode => 3,
+            RatingChannel::HallTablet => 4,
+            RatingChannel::OtherTerminal => 5,
+            RatingChannel::Phone => 6,
+            RatingChannel::Sms => 7,
         }
     }
 
-    pub fn from_code(code: u8) -> Option<Channel> {
-        Channel::ALL.iter().copied().find(|c| c.code() == code)
+    pub fn from_code(code: u8) -> Option<RatingChannel> {
+        RatingChannel::ALL.iter().copied().find(|c| c.code() == code)
     }
 }
 
@@ -152,7 +152,7 @@ text_enum!(
 
 text_enum!(
     /// The steps of a rectification (整改), in order; each needs a note.
-    Step {
+    RectificationStep {
         Verify = "verify" / "核实",
         Contact = "contact" / "联系回访",
         Rectify = "rectify" / "整改",
@@ -171,15 +171,15 @@ text_enum!(
     }
 );
 
-impl Step {
+impl RectificationStep {
     /// The state a step moves from and the state it leaves.
     pub fn moves(self) -> (RectificationState, RectificationState) {
         use RectificationState as S;
         match self {
-            Step::Verify => (S::Opened, S::Verified),
-            Step::Contact => (S::Verified, S::Contacted),
-            Step::Rectify => (S::Contacted, S::Rectified),
-            Step::Reply => (S::Rectified, S::Replied),
+            RectificationStep::Verify => (S::Opened, S::Verified),
+            RectificationStep::Contact => (S::Verified, S::Contacted),
+            RectificationStep::Rectify => (S::Contacted, S::Rectified),
+            RectificationStep::Reply => (S::Rectified, S::Replied),
         }
     }
 }
@@ -216,17 +216,17 @@ mod tests {
 
     #[test]
     fn channels_carry_the_national_codes() {
-        let codes: Vec<u8> = Channel::ALL.iter().map(|c| c.code()).collect();
+        let codes: Vec<u8> = RatingChannel::ALL.iter().map(|c| c.code()).collect();
         assert_eq!(codes, [1, 2, 3, 4, 5, 6, 7]);
-        assert_eq!(Channel::from_code(3), Some(Channel::QrCode));
-        assert_eq!(Channel::from_code(6), Some(Channel::Phone));
-        assert_eq!(Channel::from_code(8), None);
+        assert_eq!(RatingChannel::from_code(3), Some(RatingChannel::QrCode));
+        assert_eq!(RatingChannel::from_code(6), Some(RatingChannel::Phone));
+        assert_eq!(RatingChannel::from_code(8), None);
     }
 
     #[test]
     fn rectification_steps_follow_each_other() {
         let mut state = RectificationState::Opened;
-        for step in Step::ALL {
+        for step in RectificationStep::ALL {
             let (from, to) = step.moves();
             assert_eq!(from, state, "{step}");
             state = to;

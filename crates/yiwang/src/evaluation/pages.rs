@@ -11,9 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-use super::model::{EventKind, Level, Step, Tag};
+use super::model::{EventKind, Level, RectificationStep, Tag};
 use super::panorama::{Figures, Filter, ListedRating};
-use super::{EventView, NewRating, NewVisit, Rating, StepInput, Task, Visit};
+use super::{NewRating, NewVisit, RatedService, Rating, StepInput, Task, Visit};
 use crate::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Path, Query};
@@ -51,7 +51,7 @@ fn rating_from(fields: &[(String, String)]) -> NewRating {
 #[template(path = "rate.html")]
 struct RatePage<'a> {
     page: &'a PageContext,
-    event: EventView,
+    event: RatedService,
     /// Where the form posts.
     action: String,
     csrf_token: &'a str,
@@ -68,7 +68,13 @@ impl RatePage<'_> {
     }
 }
 
-fn rate_page(page: &PageContext, event: EventView, action: String, problem: Option<String>, thanks: bool) -> Response {
+fn rate_page(
+    page: &PageContext,
+    event: RatedService,
+    action: String,
+    problem: Option<String>,
+    thanks: bool,
+) -> Response {
     let csrf = page.actor.as_ref().map_or("", |a| a.csrf_token());
     let status = if problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     render(
@@ -214,7 +220,7 @@ struct TasksPage<'a> {
 }
 
 impl TasksPage<'_> {
-    fn step_label(&self, step: &Step) -> &'static str {
+    fn step_label(&self, step: &RectificationStep) -> &'static str {
         step.label_zh()
     }
 }
@@ -234,7 +240,7 @@ async fn task_step(State(state): State<AppState>, page: PageContext, body: axum:
     if let Err(e) = actor.check_form_csrf(first(&fields, "csrf_token")) {
         return error_page(&page, &e);
     }
-    let Some(step) = Step::parse(first(&fields, "step")) else {
+    let Some(step) = RectificationStep::parse(first(&fields, "step")) else {
         return error_page(&page, &ApiError::invalid("step", "unknown_step", "未知步骤 / unknown step"));
     };
     let Ok(id) = first(&fields, "id").parse::<i64>() else {
@@ -277,12 +283,21 @@ impl PanoramaPage<'_> {
     }
 }
 
-async fn panorama_page(State(state): State<AppState>, page: PageContext, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn panorama_page(
+    State(state): State<AppState>,
+    page: PageContext,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     // Empty form fields mean «all».
     let some = |k: &str| q.get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let date = |k: &str| some(k).and_then(|v| v.parse().ok());
-    let filter =
-        Filter { region: some("region"), department: some("department"), item: some("item"), from: date("from"), to: date("to") };
+    let filter = Filter {
+        region: some("region"),
+        department: some("department"),
+        item: some("item"),
+        from: date("from"),
+        to: date("to"),
+    };
     // Finished here: the serializer may not be held across an await.
     let query = {
         let mut query = form_urlencoded::Serializer::new(String::new());

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::model::{Channel, Level, Tag};
+use super::model::{Level, RatingChannel, Tag};
 use super::{EvaluationError, Result};
 use crate::identity::Principal;
 use crate::store::{Store, from_ms};
@@ -68,7 +68,7 @@ pub struct LevelCount {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChannelCount {
     pub code: u8,
-    pub channel: Channel,
+    pub channel: RatingChannel,
     pub label: &'static str,
     pub count: u64,
 }
@@ -199,7 +199,10 @@ type Group = (String, String, String, String, String, String, i64, i64, i64);
 async fn region_of(store: &Store, filter: &Filter) -> Result<(String, String, String, Vec<crate::identity::Region>)> {
     let regions = crate::identity::regions(store).await?;
     let chosen = match filter.region.as_deref().filter(|r| !r.is_empty()) {
-        Some(code) => regions.iter().find(|r| r.code == code).ok_or_else(|| super::invalid("region", "没有此区域 / no such region"))?,
+        Some(code) => regions
+            .iter()
+            .find(|r| r.code == code)
+            .ok_or_else(|| super::invalid("region", "没有此区域 / no such region"))?,
         None => regions.iter().find(|r| r.parent_code.is_none()).ok_or(EvaluationError::NotFound)?,
     };
     let path = path_of(&regions, &chosen.code);
@@ -318,14 +321,24 @@ pub async fn figures(store: &Store, filter: &Filter, now: DateTime<Utc>) -> Resu
         });
         dep.add(level, count);
         item_department.entry(item_code.clone()).or_insert(dep_name);
-        by_item.entry(item_code.clone()).or_insert_with(|| Line { code: item_code, name: item_name, ..Line::default() }).add(level, count);
+        by_item
+            .entry(item_code.clone())
+            .or_insert_with(|| Line { code: item_code, name: item_name, ..Line::default() })
+            .add(level, count);
         let date = chrono::DateTime::from_timestamp(day * 86_400, 0).map(|d| d.date_naive()).unwrap_or_default();
-        by_day.entry(day).or_insert_with(|| Line { code: date.to_string(), name: date.to_string(), ..Line::default() }).add(level, count);
+        by_day
+            .entry(day)
+            .or_insert_with(|| Line { code: date.to_string(), name: date.to_string(), ..Line::default() })
+            .add(level, count);
     }
     let mut by_month: BTreeMap<String, Line> = BTreeMap::new();
     for line in by_day.values() {
         let month = line.code.get(..7).unwrap_or_default().to_owned();
-        let m = by_month.entry(month.clone()).or_insert_with(|| Line { code: month.clone(), name: month, ..Line::default() });
+        let m = by_month.entry(month.clone()).or_insert_with(|| Line {
+            code: month.clone(),
+            name: month,
+            ..Line::default()
+        });
         m.ratings += line.ratings;
         m.positive += line.positive;
         m.bad += line.bad;
@@ -337,16 +350,17 @@ pub async fn figures(store: &Store, filter: &Filter, now: DateTime<Utc>) -> Resu
             tag_map.entry(item).or_default().push(TagCount { tag, label: tag.label_zh(), count: n(count) });
         }
     }
-    let by_rate = |a: &Line, b: &Line| {
-        b.ratings.cmp(&a.ratings).then_with(|| a.code.cmp(&b.code))
-    };
+    let by_rate = |a: &Line, b: &Line| b.ratings.cmp(&a.ratings).then_with(|| a.code.cmp(&b.code));
     let mut by_department: Vec<Line> = by_department.into_values().collect();
     by_department.sort_by(by_rate);
     let mut by_item: Vec<Line> = by_item.into_values().collect();
     by_item.sort_by(by_rate);
     let mut worst: Vec<&Line> = by_item.iter().filter(|l| l.bad > 0).collect();
     worst.sort_by(|a, b| {
-        a.positive_rate.partial_cmp(&b.positive_rate).unwrap_or(std::cmp::Ordering::Equal).then_with(|| b.bad.cmp(&a.bad))
+        a.positive_rate
+            .partial_cmp(&b.positive_rate)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| b.bad.cmp(&a.bad))
     });
     let worst_items = worst
         .into_iter()
@@ -369,7 +383,11 @@ pub async fn figures(store: &Store, filter: &Filter, now: DateTime<Utc>) -> Resu
         positive_rate: total.positive_rate,
         by_level: Level::ALL
             .iter()
-            .map(|l| LevelCount { level: *l, label: l.label_zh(), count: levels.get(&l.gbt_code()).copied().unwrap_or(0) })
+            .map(|l| LevelCount {
+                level: *l,
+                label: l.label_zh(),
+                count: levels.get(&l.gbt_code()).copied().unwrap_or(0),
+            })
             .collect(),
         default_ratings: n(defaults),
         ruled_out: n(ruled),
@@ -384,9 +402,14 @@ pub async fn figures(store: &Store, filter: &Filter, now: DateTime<Utc>) -> Resu
         by_region: by_region.into_values().collect(),
         by_department,
         by_item,
-        by_channel: Channel::ALL
+        by_channel: RatingChannel::ALL
             .iter()
-            .map(|c| ChannelCount { code: c.code(), channel: *c, label: c.label_zh(), count: channels.get(&c.code()).copied().unwrap_or(0) })
+            .map(|c| ChannelCount {
+                code: c.code(),
+                channel: *c,
+                label: c.label_zh(),
+                count: channels.get(&c.code()).copied().unwrap_or(0),
+            })
             .collect(),
         by_day: by_day.into_values().collect(),
         by_month: by_month.into_values().collect(),
@@ -419,11 +442,33 @@ pub struct ListedRating {
     pub rated_at: DateTime<Utc>,
 }
 
-type ListRow = (i64, String, String, String, String, String, String, i64, String, i64, String, i64, Option<String>, Option<String>, i64, i64);
+type ListRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+);
 
 /// The ratings behind the figures, newest first; staff who reach the region see texts and
 /// references.
-pub async fn ratings(store: &Store, viewer: Option<&Principal>, filter: &Filter, limit: i64) -> Result<Vec<ListedRating>> {
+pub async fn ratings(
+    store: &Store,
+    viewer: Option<&Principal>,
+    filter: &Filter,
+    limit: i64,
+) -> Result<Vec<ListedRating>> {
     check(filter)?;
     let (_, _, path, _) = region_of(store, filter).await?;
     let w = where_clause(filter, &path, "r.rated_at", 1);
@@ -439,7 +484,25 @@ pub async fn ratings(store: &Store, viewer: Option<&Principal>, filter: &Filter,
     let mut conn = store.pool().acquire().await?;
     let rows: Vec<ListRow> = bound!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &w.binds).fetch_all(&mut *conn).await?;
     let mut out = Vec::with_capacity(rows.len());
-    for (id, kind, reference, item_code, item_name, department, region_path, round, level, channel, body, is_default, ruling, reason, at, counted) in rows {
+    for (
+        id,
+        kind,
+        reference,
+        item_code,
+        item_name,
+        department,
+        region_path,
+        round,
+        level,
+        channel,
+        body,
+        is_default,
+        ruling,
+        reason,
+        at,
+        counted,
+    ) in rows
+    {
         let staff = viewer.is_some_and(|v| v.reaches(&region_path));
         let level = Level::parse(&level).unwrap_or(super::DEFAULT_LEVEL);
         let tags = super::store::tags_of(&mut conn, id).await?.iter().filter_map(|t| Tag::parse(t)).collect();
@@ -469,7 +532,8 @@ pub async fn ratings(store: &Store, viewer: Option<&Principal>, filter: &Filter,
 /// The figures as CSV: the totals, then a line per region, department, item, channel and month.
 pub fn csv(f: &Figures) -> String {
     let mut out = String::from("\u{feff}section,code,name,ratings,positive,bad,positive_rate\n");
-    let cell = |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() };
+    let cell =
+        |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() };
     let rate = |r: Option<f64>| r.map(|r| format!("{r:.4}")).unwrap_or_default();
     out.push_str(&format!(
         "total,{},{},{},{},{},{}\n",

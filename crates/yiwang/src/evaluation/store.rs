@@ -20,7 +20,8 @@ pub struct EventRow {
     pub round_opened_at: i64,
 }
 
-const EVENT_COLUMNS: &str = "id, kind, reference, item_code, item_name, department_id, department_code, department_name,
+const EVENT_COLUMNS: &str =
+    "id, kind, reference, item_code, item_name, department_id, department_code, department_name,
     region_path, staff_id, requester_id, served_at, open_round, round_opened_at";
 
 pub struct NewEvent<'a> {
@@ -310,11 +311,7 @@ pub struct TaskRow {
 }
 
 /// Rectifications of the given departments or under the given region paths, open ones first.
-pub async fn tasks(
-    conn: &mut Conn,
-    departments: &[i64],
-    region_paths: &[String],
-) -> Result<Vec<TaskRow>, sqlx::Error> {
+pub async fn tasks(conn: &mut Conn, departments: &[i64], region_paths: &[String]) -> Result<Vec<TaskRow>, sqlx::Error> {
     let mut clauses = Vec::new();
     let mut n = 0;
     for _ in departments {

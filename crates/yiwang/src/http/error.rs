@@ -278,7 +278,9 @@ impl From<EvaluationError> for ApiError {
             },
             EvaluationError::WrongState { action, state } => ApiError::Conflict {
                 code: "wrong_state",
-                message: format!("当前状态（{state}）不能执行此步骤（{action}） / cannot {action} a rectification that is {state}"),
+                message: format!(
+                    "当前状态（{state}）不能执行此步骤（{action}） / cannot {action} a rectification that is {state}"
+                ),
             },
             EvaluationError::Ledger(e) => e.into(),
             EvaluationError::Identity(e) => e.into(),

@@ -74,7 +74,10 @@ async fn count_independently(app: &TestApp, department_prefix: &str, now_ms: i64
     let events: Vec<(i64, String)> =
         sqlx::query_as("SELECT id, department_code FROM service_events").fetch_all(pool).await.unwrap();
     let ratings: Vec<(i64, i64, i64, String, i64, Option<String>)> =
-        sqlx::query_as("SELECT id, event_id, round, level, is_default, ruling FROM ratings").fetch_all(pool).await.unwrap();
+        sqlx::query_as("SELECT id, event_id, round, level, is_default, ruling FROM ratings")
+            .fetch_all(pool)
+            .await
+            .unwrap();
     let tasks: Vec<(i64, i64, i64, Option<i64>)> =
         sqlx::query_as("SELECT rating_id, event_id, deadline_at, replied_at FROM rectifications")
             .fetch_all(pool)
@@ -85,10 +88,7 @@ async fn count_independently(app: &TestApp, department_prefix: &str, now_ms: i64
     let (mut counted, mut positive) = (0, 0);
     for event in &chosen {
         // The latest rating by a person that was not ruled out.
-        let latest = ratings
-            .iter()
-            .filter(|r| r.1 == *event && r.4 == 0 && r.5.is_none())
-            .max_by_key(|r| r.2);
+        let latest = ratings.iter().filter(|r| r.1 == *event && r.4 == 0 && r.5.is_none()).max_by_key(|r| r.2);
         if let Some(r) = latest {
             counted += 1;
             positive += u64::from(!matches!(r.3.as_str(), "dissatisfied" | "very_dissatisfied"));
@@ -128,8 +128,13 @@ async fn a_bad_rating_of_an_application_is_rectified_within_working_days_and_rat
     let clerk = app.login("city_clerk").await;
     expect_error(clerk.post(&path, &json!({"level": "very_satisfied"})).await, 403, "forbidden", None).await;
     expect_error(resident.post(&path, &json!({"text": "?"})).await, 422, "invalid_evaluation", Some("level")).await;
-    expect_error(resident.post(&path, &json!({"level": "satisfied", "channel": 6})).await, 422, "invalid_evaluation", Some("channel"))
-        .await;
+    expect_error(
+        resident.post(&path, &json!({"level": "satisfied", "channel": 6})).await,
+        422,
+        "invalid_evaluation",
+        Some("channel"),
+    )
+    .await;
 
     // Rated very dissatisfied on Wednesday 30 September: the 7 working days skip National Day
     // (1-7 October) and count the make-up Saturday, 10 October: the last day is 15 October.
@@ -152,7 +157,8 @@ async fn a_bad_rating_of_an_application_is_rectified_within_working_days_and_rat
     expect_error(resident.post(&path, &json!({"level": "very_satisfied"})).await, 409, "already_rated", None).await;
     let rating_id = rating["id"].as_i64().unwrap();
     for method in [reqwest::Method::PUT, reqwest::Method::PATCH, reqwest::Method::DELETE] {
-        let response = clerk.send(method.clone(), &format!("{path}/{rating_id}"), Some(&json!({"level": "satisfied"}))).await;
+        let response =
+            clerk.send(method.clone(), &format!("{path}/{rating_id}"), Some(&json!({"level": "satisfied"}))).await;
         assert_eq!(response.status(), 404, "{method}: no route changes a rating");
         let response = clerk.send(method.clone(), &path, Some(&json!({"level": "satisfied"}))).await;
         assert_eq!(response.status(), 405, "{method} on the ratings");
@@ -161,13 +167,17 @@ async fn a_bad_rating_of_an_application_is_rectified_within_working_days_and_rat
     // The police's handler works the task: steps in order, each with a note.
     let handler = app.login("police_handler").await;
     let tasks = ok(handler.get("/api/rectifications").await).await;
-    let id = tasks.as_array().unwrap().iter().find(|t| t["reference"] == number.as_str()).unwrap()["id"].as_i64().unwrap();
+    let id =
+        tasks.as_array().unwrap().iter().find(|t| t["reference"] == number.as_str()).unwrap()["id"].as_i64().unwrap();
     let step = |s: &str| format!("/api/rectifications/{id}/steps/{s}");
     expect_error(handler.post(&step("reply"), &json!({"note": "已答复"})).await, 409, "wrong_state", None).await;
     expect_error(handler.post(&step("verify"), &json!({})).await, 422, "invalid_evaluation", Some("note")).await;
-    expect_error(app.login("handler").await.post(&step("verify"), &json!({"note": "x"})).await, 403, "forbidden", None).await;
+    expect_error(app.login("handler").await.post(&step("verify"), &json!({"note": "x"})).await, 403, "forbidden", None)
+        .await;
     app.state.clock.set(Some(china("2026-10-09")));
-    for (s, note) in [("verify", "已核实"), ("contact", "已电话回访办事人"), ("rectify", "已修订材料说明"), ("reply", "已答复")] {
+    for (s, note) in
+        [("verify", "已核实"), ("contact", "已电话回访办事人"), ("rectify", "已修订材料说明"), ("reply", "已答复")]
+    {
         ok(handler.post(&step(s), &json!({"note": note})).await).await;
     }
     let seen = ok(resident.get(&format!("/api/evaluations/application/{number}")).await).await;
@@ -183,7 +193,8 @@ async fn a_bad_rating_of_an_application_is_rectified_within_working_days_and_rat
     expect_error(resident.post(&path, &json!({"level": "satisfied"})).await, 409, "already_rated", None).await;
 
     // Evidence: the rating, the rectification and its steps; the text only as a hash.
-    let leaves = yiwang::ledger::leaves_about(&app.state.store, &format!("evaluation:application:{number}")).await.unwrap();
+    let leaves =
+        yiwang::ledger::leaves_about(&app.state.store, &format!("evaluation:application:{number}")).await.unwrap();
     assert_eq!(leaves.len(), 1 + 1 + 1 + 4 + 1, "served, rated, opened, four steps, rated again");
     for index in leaves {
         let leaf = app.anonymous().get(&format!("/api/ledger/leaves/{index}")).await.text().await.unwrap();
@@ -204,8 +215,13 @@ async fn a_window_visit_is_rated_by_its_qr_code_and_an_unreplied_bad_rating_is_r
         None,
     )
     .await;
-    expect_error(clerk.post("/api/evaluations/visits", &json!({"item": "nope"})).await, 422, "invalid_evaluation", Some("item"))
-        .await;
+    expect_error(
+        clerk.post("/api/evaluations/visits", &json!({"item": "nope"})).await,
+        422,
+        "invalid_evaluation",
+        Some("item"),
+    )
+    .await;
     app.state.clock.set(Some(china("2026-11-20")));
     let visit = ok(clerk.post("/api/evaluations/visits", &json!({"item": item_code("居民身份证换领")})).await).await;
     let token = visit["token"].as_str().unwrap();
@@ -215,7 +231,13 @@ async fn a_window_visit_is_rated_by_its_qr_code_and_an_unreplied_bad_rating_is_r
     let anonymous = app.anonymous();
     let seen = ok(anonymous.get(&format!("/api/evaluations/tokens/{token}")).await).await;
     assert_eq!(seen["open_round"], 1);
-    let rated = ok(anonymous.post(&format!("/api/evaluations/tokens/{token}/ratings"), &json!({"level": "dissatisfied", "tags": ["attitude"]})).await).await;
+    let rated = ok(anonymous
+        .post(
+            &format!("/api/evaluations/tokens/{token}/ratings"),
+            &json!({"level": "dissatisfied", "tags": ["attitude"]}),
+        )
+        .await)
+    .await;
     assert_eq!(rated["ratings"][0]["channel_code"], 3);
     assert_eq!(rated["ratings"][0]["text"], Value::Null, "the QR page shows no texts");
     expect_error(
@@ -235,7 +257,9 @@ async fn a_window_visit_is_rated_by_its_qr_code_and_an_unreplied_bad_rating_is_r
     let store = &app.state.store;
     yiwang::evaluation::raise_overdue(store, china("2026-12-01")).await.unwrap();
     let supervisor = app.login("supervisor").await;
-    let line = |tasks: &Value| tasks.as_array().unwrap().iter().find(|t| t["reference"] == reference.as_str()).cloned().unwrap();
+    let line = |tasks: &Value| {
+        tasks.as_array().unwrap().iter().find(|t| t["reference"] == reference.as_str()).cloned().unwrap()
+    };
     assert_eq!(line(&ok(supervisor.get("/api/rectifications").await).await)["overdue"], false);
     let raised = yiwang::evaluation::raise_overdue(store, china("2026-12-02")).await.unwrap();
     assert!(raised >= 1);
@@ -243,7 +267,13 @@ async fn a_window_visit_is_rated_by_its_qr_code_and_an_unreplied_bad_rating_is_r
     assert_eq!(task["overdue"], true);
     assert_eq!(yiwang::evaluation::raise_overdue(store, china("2026-12-03")).await.unwrap(), 0, "raised once");
     // The supervisor watches; the steps are the department's.
-    expect_error(supervisor.post(&format!("/api/rectifications/{}/steps/verify", task["id"]), &json!({"note": "x"})).await, 403, "forbidden", None).await;
+    expect_error(
+        supervisor.post(&format!("/api/rectifications/{}/steps/verify", task["id"]), &json!({"note": "x"})).await,
+        403,
+        "forbidden",
+        None,
+    )
+    .await;
     app.state.clock.set(None);
     app.stop().await;
 }
@@ -260,9 +290,13 @@ async fn an_unrated_service_gets_the_default_rating_after_seven_days_counted_apa
     yiwang::evaluation::default_ratings(&app.state.store, settings, now + chrono::TimeDelta::days(6)).await.unwrap();
     let seen = ok(clerk.get(&format!("/api/evaluations/window/{reference}")).await).await;
     assert_eq!(seen["ratings"], json!([]), "not yet after six days");
-    yiwang::evaluation::default_ratings(&app.state.store, settings, now + chrono::TimeDelta::days(7) + chrono::TimeDelta::minutes(1))
-        .await
-        .unwrap();
+    yiwang::evaluation::default_ratings(
+        &app.state.store,
+        settings,
+        now + chrono::TimeDelta::days(7) + chrono::TimeDelta::minutes(1),
+    )
+    .await
+    .unwrap();
     let seen = ok(clerk.get(&format!("/api/evaluations/window/{reference}")).await).await;
     assert_eq!(seen["ratings"][0]["level"], "basically_satisfied");
     assert_eq!(seen["ratings"][0]["is_default"], true);
@@ -271,7 +305,12 @@ async fn an_unrated_service_gets_the_default_rating_after_seven_days_counted_apa
     assert_eq!(after["ratings"], before["ratings"], "default ratings are counted apart");
     // The requester can no longer rate that round.
     expect_error(
-        app.anonymous().post(&format!("/api/evaluations/tokens/{}/ratings", visit["token"].as_str().unwrap()), &json!({"level": "satisfied"})).await,
+        app.anonymous()
+            .post(
+                &format!("/api/evaluations/tokens/{}/ratings", visit["token"].as_str().unwrap()),
+                &json!({"level": "satisfied"}),
+            )
+            .await,
         409,
         "already_rated",
         None,
@@ -289,7 +328,11 @@ async fn the_panorama_agrees_with_a_count_of_the_records_and_a_ruling_takes_a_ra
     for level in ["very_satisfied", "dissatisfied", "very_dissatisfied", "basically_satisfied"] {
         let visit = ok(clerk.post("/api/evaluations/visits", &json!({"item": item})).await).await;
         let token = visit["token"].as_str().unwrap().to_owned();
-        ok(app.anonymous().post(&format!("/api/evaluations/tokens/{token}/ratings"), &json!({"level": level, "tags": ["process"]})).await).await;
+        ok(app
+            .anonymous()
+            .post(&format!("/api/evaluations/tokens/{token}/ratings"), &json!({"level": level, "tags": ["process"]}))
+            .await)
+        .await;
         tokens.push((token, visit["reference"].as_str().unwrap().to_owned()));
     }
     let check = |figures: Value, counted: (u64, u64, u64, u64)| {
@@ -309,9 +352,14 @@ async fn the_panorama_agrees_with_a_count_of_the_records_and_a_ruling_takes_a_ra
     // Drill-down: the city's districts, then the district's own departments.
     assert!(city["by_region"].as_array().unwrap().iter().any(|r| r["code"] == "440402"));
     let district = ok(app.anonymous().get("/api/panorama?region=440402").await).await;
-    assert!(district["by_department"].as_array().unwrap().iter().all(|d| d["code"].as_str().unwrap().starts_with("440402")));
+    assert!(
+        district["by_department"].as_array().unwrap().iter().all(|d| d["code"].as_str().unwrap().starts_with("440402"))
+    );
     let listed = ok(app.anonymous().get("/api/panorama/ratings?department=440402-ZSJ&limit=500").await).await;
-    assert_eq!(listed.as_array().unwrap().iter().filter(|r| r["counted"] == true).count() as u64, department["ratings"].as_u64().unwrap());
+    assert_eq!(
+        listed.as_array().unwrap().iter().filter(|r| r["counted"] == true).count() as u64,
+        department["ratings"].as_u64().unwrap()
+    );
     assert!(listed[0]["text"].is_null() && listed[0]["reference"].is_null(), "the public sees no texts or numbers");
 
     // A supervisor rules the very dissatisfied one malicious, with reasons: out of the figures,
@@ -320,13 +368,29 @@ async fn the_panorama_agrees_with_a_count_of_the_records_and_a_ruling_takes_a_ra
     let seen = ok(clerk.get(&format!("/api/evaluations/window/{reference}")).await).await;
     let rating = seen["ratings"][0]["id"].as_i64().unwrap();
     let ruling = format!("/api/evaluations/ratings/{rating}/ruling");
-    expect_error(clerk.post(&ruling, &json!({"ruling": "malicious", "reason": "x"})).await, 403, "forbidden", None).await;
+    expect_error(clerk.post(&ruling, &json!({"ruling": "malicious", "reason": "x"})).await, 403, "forbidden", None)
+        .await;
     let supervisor = app.login("supervisor").await;
-    expect_error(supervisor.post(&ruling, &json!({"ruling": "malicious"})).await, 422, "invalid_evaluation", Some("reason")).await;
-    let ruled = ok(supervisor.post(&ruling, &json!({"ruling": "malicious", "reason": "同一号码一小时内重复差评且与事实不符"})).await).await;
+    expect_error(
+        supervisor.post(&ruling, &json!({"ruling": "malicious"})).await,
+        422,
+        "invalid_evaluation",
+        Some("reason"),
+    )
+    .await;
+    let ruled = ok(supervisor
+        .post(&ruling, &json!({"ruling": "malicious", "reason": "同一号码一小时内重复差评且与事实不符"}))
+        .await)
+    .await;
     assert_eq!(ruled["ratings"][0]["ruling"], "malicious");
     assert_eq!(ruled["ratings"][0]["ruling_reason"], "同一号码一小时内重复差评且与事实不符");
-    expect_error(supervisor.post(&ruling, &json!({"ruling": "unfounded", "reason": "再次"})).await, 409, "already_rated", None).await;
+    expect_error(
+        supervisor.post(&ruling, &json!({"ruling": "unfounded", "reason": "再次"})).await,
+        409,
+        "already_rated",
+        None,
+    )
+    .await;
     let after = ok(app.anonymous().get("/api/panorama?department=440402-ZSJ").await).await;
     assert_eq!(after["ratings"].as_u64().unwrap(), department["ratings"].as_u64().unwrap() - 1);
     assert_eq!(after["ruled_out"].as_u64().unwrap(), department["ruled_out"].as_u64().unwrap() + 1);
@@ -338,7 +402,8 @@ async fn the_panorama_agrees_with_a_count_of_the_records_and_a_ruling_takes_a_ra
     let (counted, positive, ..) = count_independently(&app, "440402-ZSJ", now).await;
     assert!(total.contains(&format!(",{counted},{positive},")), "{total}");
     // A bad filter is named.
-    expect_error(app.anonymous().get("/api/panorama?region=999").await, 422, "invalid_evaluation", Some("region")).await;
+    expect_error(app.anonymous().get("/api/panorama?region=999").await, 422, "invalid_evaluation", Some("region"))
+        .await;
     app.stop().await;
 }
 
@@ -351,13 +416,21 @@ async fn a_closed_work_orders_callback_rating_is_an_evaluation() {
     let order = ok(operator.post("/api/workorders", &new).await).await;
     let number = order["number"].as_str().unwrap().to_owned();
     assert_eq!(order["state"], "closed");
-    let rated = operator.post(&format!("/api/workorders/{number}/actions/rate"), &json!({"satisfaction": "very_dissatisfied"})).await;
+    let rated = operator
+        .post(&format!("/api/workorders/{number}/actions/rate"), &json!({"satisfaction": "very_dissatisfied"}))
+        .await;
     ok(rated).await;
     let seen = ok(app.login("supervisor").await.get(&format!("/api/evaluations/workorder/{number}")).await).await;
     assert_eq!(seen["ratings"][0]["level"], "very_dissatisfied");
     assert_eq!(seen["ratings"][0]["channel_code"], 6, "the hotline's callback");
     assert_eq!(seen["ratings"][0]["rectification"]["state"], "opened");
     // Work orders are rated with their own step, which keeps re-handling working.
-    expect_error(operator.post(&format!("/api/evaluations/workorder/{number}/ratings"), &json!({"level": "satisfied"})).await, 422, "invalid_evaluation", Some("kind")).await;
+    expect_error(
+        operator.post(&format!("/api/evaluations/workorder/{number}/ratings"), &json!({"level": "satisfied"})).await,
+        422,
+        "invalid_evaluation",
+        Some("kind"),
+    )
+    .await;
     app.stop().await;
 }

@@ -40,8 +40,11 @@ impl ItemContext {
     }
 }
 
+/// Each item's context with when it was read.
+type Cached = HashMap<String, (Instant, Arc<ItemContext>)>;
+
 #[derive(Clone, Default)]
-pub struct ItemContexts(Arc<Mutex<HashMap<String, (Instant, Arc<ItemContext>)>>>);
+pub struct ItemContexts(Arc<Mutex<Cached>>);
 
 impl ItemContexts {
     /// The context of a published item; `NotFound` (as a catalogue error) if there is none.

@@ -367,7 +367,7 @@ pub async fn figures(store: &Store, filter: &Filter, now: DateTime<Utc>) -> Resu
         .take(10)
         .map(|l| {
             let mut tags = tag_map.remove(&l.code).unwrap_or_default();
-            tags.sort_by(|a, b| b.count.cmp(&a.count));
+            tags.sort_by_key(|t| std::cmp::Reverse(t.count));
             WorstItem { line: l.clone(), department: item_department.get(&l.code).cloned().unwrap_or_default(), tags }
         })
         .collect();

@@ -22,6 +22,10 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     pub dispatch_threshold: Option<f64>,
     pub instant_approval_app: Option<String>,
+    /// Natural days after which an unrated service gets the default rating (default 7).
+    pub rating_default_days: Option<u32>,
+    /// Working days a department has to reply to a bad rating (default 7; cities use 5, 7 or 15).
+    pub rectification_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -55,6 +59,8 @@ pub struct Config {
     /// The data-exchange app (by name) through whose grants instant approval looks up the facts
     /// its rules read in the base registers.
     pub instant_approval_app: String,
+    /// 好差评 periods: the default rating's and the rectification's.
+    pub evaluation: crate::evaluation::Settings,
 }
 
 pub const DEFAULT_LEDGER_ORIGIN: &str = "yiwang.local/ledger";
@@ -118,6 +124,11 @@ impl Config {
             public_url: file.public_url.unwrap_or_else(|| format!("http://{listen}")),
             dispatch_threshold: file.dispatch_threshold.unwrap_or(DEFAULT_DISPATCH_THRESHOLD),
             instant_approval_app: file.instant_approval_app.unwrap_or_else(|| DEFAULT_INSTANT_APPROVAL_APP.into()),
+            evaluation: crate::evaluation::Settings {
+                // At least a day: a period of zero would rate every service before its requester could.
+                default_after_days: file.rating_default_days.unwrap_or(7).max(1),
+                rectification_days: file.rectification_days.unwrap_or(7).max(1),
+            },
         })
     }
 
@@ -136,6 +147,7 @@ impl Config {
             public_url: "http://127.0.0.1".into(),
             dispatch_threshold: DEFAULT_DISPATCH_THRESHOLD,
             instant_approval_app: DEFAULT_INSTANT_APPROVAL_APP.into(),
+            evaluation: crate::evaluation::Settings::default(),
         }
     }
 

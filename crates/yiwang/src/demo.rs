@@ -93,6 +93,7 @@ pub const DEMO_STAFF: &[(&str, &str, Role, &str)] = &[
     ("market_steward", "市监数据 许琳", Role::DataSteward, "440400-SCJ"),
     ("hrss_steward", "人社数据 蔡宁", Role::DataSteward, "440400-RSJ"),
     ("housing_steward", "住建数据 严华", Role::DataSteward, "440400-ZJJ"),
+    ("police_handler", "公安承办 吴敏", Role::DepartmentHandler, "440400-GAJ"),
 ];
 
 /// (ID number, name, phone, community)
@@ -125,6 +126,8 @@ pub enum DemoError {
     Applications(#[from] crate::applications::ApplicationError),
     #[error(transparent)]
     Exchange(#[from] crate::exchange::ExchangeError),
+    #[error(transparent)]
+    Evaluation(#[from] crate::evaluation::EvaluationError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -183,6 +186,7 @@ pub async fn load(store: &Store, issuer: &crate::certificates::Issuer) -> Result
     crate::applications::instant::load_demo(&mut tx).await?;
     crate::workorders::setup::load_demo(&mut tx).await?;
     crate::exchange::demo::load_demo(&mut tx).await?;
+    crate::evaluation::load_demo(&mut tx, chrono::Utc::now()).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -13,6 +13,7 @@ pub mod certificates;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod evaluation;
 pub mod exchange;
 pub mod grid;
 pub mod http;
@@ -170,6 +171,34 @@ fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
             })
         }),
     );
+    let (clock, settings) = (state.clock.clone(), state.config.evaluation);
+    handlers.insert(
+        "evaluation.default_ratings",
+        Arc::new(move |store, _| {
+            let now = clock.now();
+            Box::pin(async move {
+                let given = evaluation::default_ratings(&store, settings, now).await.map_err(|e| e.to_string())?;
+                if given > 0 {
+                    tracing::info!(given, "gave the default rating to services left unrated");
+                }
+                Ok(())
+            })
+        }),
+    );
+    let clock = state.clock.clone();
+    handlers.insert(
+        "evaluation.raise_overdue",
+        Arc::new(move |store, _| {
+            let now = clock.now();
+            Box::pin(async move {
+                let raised = evaluation::raise_overdue(&store, now).await.map_err(|e| e.to_string())?;
+                if raised > 0 {
+                    tracing::info!(raised, "raised overdue rectifications");
+                }
+                Ok(())
+            })
+        }),
+    );
     handlers.insert(
         "identity.purge_expired",
         Arc::new(|store, _| {
@@ -233,6 +262,8 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
             Recurring { kind: "applications.raise_alarms", every: Duration::from_secs(60) },
             Recurring { kind: "workorders.raise_alarms", every: Duration::from_secs(60) },
             Recurring { kind: "exchange.detect_alerts", every: Duration::from_secs(60) },
+            Recurring { kind: "evaluation.default_ratings", every: Duration::from_secs(600) },
+            Recurring { kind: "evaluation.raise_overdue", every: Duration::from_secs(60) },
         ],
         idle_wait: Duration::from_millis(state.config.worker_idle_ms),
     };

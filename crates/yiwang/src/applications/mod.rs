@@ -59,6 +59,8 @@ pub enum ApplicationError {
     #[error(transparent)]
     Exchange(Box<crate::exchange::ExchangeError>),
     #[error(transparent)]
+    Evaluation(#[from] crate::evaluation::EvaluationError),
+    #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
 
@@ -824,7 +826,21 @@ pub async fn act(
             )?;
         }
     }
-    moving.save(&mut tx, issuer, Saving::Stored(row.id)).await?;
+    let written = moving.save(&mut tx, issuer, Saving::Stored(row.id)).await?;
+    if written.state == State::Completed && state != State::Completed {
+        // A completed application is a service its applicant may now rate (好差评).
+        let served = crate::evaluation::Served {
+            kind: crate::evaluation::model::EventKind::Application,
+            reference: &row.number,
+            item_code: &row.item_code,
+            item_name: &row.item_name,
+            department_id: row.department_id,
+            staff_id: by,
+            requester_id: Some(row.applicant_id),
+            at: now,
+        };
+        crate::evaluation::served(&mut tx, served).await?;
+    }
     tx.commit().await?;
     view(store, self::row(store, number).await?).await
 }

@@ -12,6 +12,7 @@ use crate::applications::ApplicationError;
 use crate::calendar::CalendarAdminError;
 use crate::catalog::CatalogError;
 use crate::certificates::CertificateError;
+use crate::evaluation::EvaluationError;
 use crate::exchange::ExchangeError;
 use crate::identity::IdentityError;
 use crate::ledger::LedgerError;
@@ -261,6 +262,7 @@ impl From<ApplicationError> for ApiError {
             ApplicationError::Identity(e) => e.into(),
             ApplicationError::Certificate(e) => e.into(),
             ApplicationError::Exchange(e) => (*e).into(),
+            ApplicationError::Evaluation(e) => e.into(),
             ApplicationError::Db(e) => e.into(),
         }
     }
@@ -285,6 +287,29 @@ impl From<WorkOrderError> for ApiError {
             WorkOrderError::Ledger(e) => e.into(),
             WorkOrderError::Identity(e) => e.into(),
             WorkOrderError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<EvaluationError> for ApiError {
+    fn from(err: EvaluationError) -> Self {
+        match err {
+            EvaluationError::Invalid { field, message } => ApiError::invalid(field, "invalid_evaluation", message),
+            EvaluationError::NotFound => ApiError::NotFound,
+            EvaluationError::Forbidden => ApiError::Forbidden,
+            EvaluationError::AlreadyRated => ApiError::Conflict {
+                code: "already_rated",
+                message: "已评价，评价不可修改 / already rated; a rating is never changed".into(),
+            },
+            EvaluationError::WrongState { action, state } => ApiError::Conflict {
+                code: "wrong_state",
+                message: format!(
+                    "当前状态（{state}）不能执行此步骤（{action}） / cannot {action} a rectification that is {state}"
+                ),
+            },
+            EvaluationError::Ledger(e) => e.into(),
+            EvaluationError::Identity(e) => e.into(),
+            EvaluationError::Db(e) => e.into(),
         }
     }
 }

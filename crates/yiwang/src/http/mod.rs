@@ -40,6 +40,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "workorders", description = "Work orders (工单): intake, dispatch, handling, supervision, callback; grids and sensors"),
         (name = "exchange", description = "Data exchange (一网共享): data catalogue, apps, grants, the gateway, call logs, alerts"),
         (name = "opendata", description = "Open data: a CKAN-compatible Action API and a DCAT-AP export"),
+        (name = "evaluation", description = "Service evaluation (好差评): ratings, window visits, rulings, rectifications (整改) and the service panorama"),
         (name = "ledger", description = "The evidence log (存证): checkpoints, leaves, proofs, receipts"),
         (name = "health", description = "Liveness and readiness")
     ),
@@ -60,6 +61,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::workorders::api::router())
         .merge(crate::exchange::api::router())
         .merge(crate::exchange::ckan::router())
+        .merge(crate::evaluation::api::router())
         .split_for_parts()
 }
 

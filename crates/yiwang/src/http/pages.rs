@@ -110,6 +110,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::applications::workflow_pages::router())
         .merge(crate::workorders::pages::router())
         .merge(crate::exchange::pages::router())
+        .merge(crate::evaluation::pages::router())
 }
 
 /// Sets the language cookie and goes back where the user was (a local path only).

@@ -13,6 +13,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("map.js", "text/javascript; charset=utf-8", include_bytes!("../../static/map.js")),
     ("echarts.min.js", "text/javascript; charset=utf-8", include_bytes!("../../static/echarts.min.js")),
     ("stats.js", "text/javascript; charset=utf-8", include_bytes!("../../static/stats.js")),
+    ("panorama.js", "text/javascript; charset=utf-8", include_bytes!("../../static/panorama.js")),
 ];
 
 pub async fn serve(Path(name): Path<String>) -> Response {

@@ -745,6 +745,11 @@ pub async fn department_region(conn: &mut Conn, code: &str) -> Result<Option<(i6
     Ok(store::department_region(conn, code).await?)
 }
 
+/// (code, name, region path) of a department, by id.
+pub async fn department_by_id(conn: &mut Conn, id: i64) -> Result<Option<(String, String, String)>> {
+    Ok(store::department_by_id(conn, id).await?)
+}
+
 /// The department codes in which `actor` holds `role` itself (not through a region above).
 pub async fn departments_held(store: &Store, actor: &Principal, role: Role) -> Result<HashSet<String>> {
     let mut conn = store.pool().acquire().await?;

@@ -383,6 +383,16 @@ pub async fn department_code(conn: &mut Conn, id: i64) -> Result<Option<String>,
     sqlx::query_scalar("SELECT code FROM departments WHERE id = $1").bind(id).fetch_optional(conn).await
 }
 
+/// (code, name, region path) of a department.
+pub async fn department_by_id(conn: &mut Conn, id: i64) -> Result<Option<(String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT d.code, d.name, r.path FROM departments d JOIN regions r ON r.code = d.region_code WHERE d.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// (department code, region path) of every department.
 pub async fn department_paths(conn: &mut Conn) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as("SELECT d.code, r.path FROM departments d JOIN regions r ON r.code = d.region_code")

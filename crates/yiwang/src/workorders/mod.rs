@@ -255,11 +255,18 @@ pub struct Context<'a> {
     pub routing: &'a Routing,
     pub calendar: std::sync::Arc<Calendar>,
     pub now: DateTime<Utc>,
+    /// The evaluation periods, for the rating a closed order gets.
+    pub evaluation: crate::evaluation::Settings,
 }
 
 impl<'a> Context<'a> {
     pub fn now(state: &'a crate::AppState) -> Self {
-        Context { routing: &state.workorders, calendar: state.calendar.get(), now: state.clock.now() }
+        Context {
+            routing: &state.workorders,
+            calendar: state.calendar.get(),
+            now: state.clock.now(),
+            evaluation: state.config.evaluation,
+        }
     }
 }
 
@@ -473,6 +480,8 @@ pub async fn intake(
     );
     let photos = new.photos.clone();
     let owner = actor.map(|a| a.account_id);
+    // A consultation answered on the call is a service its caller may rate at once.
+    let answered_in = category.as_deref().map(|c| at.routing.category_path(c)).unwrap_or_else(|| checked.title.clone());
     let alarm_key = intake.alarm_key.map(str::to_owned);
     let token = intake.open311_token.map(str::to_owned);
     let (id, number, photos) = store
@@ -512,6 +521,21 @@ pub async fn intake(
                     record(tx, &number, &format!("workorder.{action}"), if system { None } else { owner }, &payload)?;
                 }
                 store::insert_events(tx, &rows, row.created_at).await?;
+                if row.state == State::Closed.as_str()
+                    && let Some(department_id) = row.department_id
+                {
+                    let served = crate::evaluation::Served {
+                        kind: crate::evaluation::model::EventKind::WorkOrder,
+                        reference: &number,
+                        item_code: row.category_code.as_deref().unwrap_or_default(),
+                        item_name: &answered_in,
+                        department_id,
+                        staff_id: owner,
+                        requester_id: row.requester_account,
+                        at: now,
+                    };
+                    crate::evaluation::served(tx, served).await.map_err(evaluation_error)?;
+                }
                 outbox::append(tx, "workorder.intake", &serde_json::json!({"number": number, "state": row.state}))?;
                 Ok::<_, WorkOrderError>((id, number, photos))
             })
@@ -1055,7 +1079,8 @@ pub async fn act(
         }
         Action::Reopen => {
             allowed(parts.requester || parts.operator)?;
-            if state != State::Closed || row.satisfaction.as_deref() != Some(Satisfaction::Dissatisfied.as_str()) {
+            let bad = row.satisfaction.as_deref().and_then(Satisfaction::parse).is_some_and(Satisfaction::is_bad);
+            if state != State::Closed || !bad {
                 return Err(wrong());
             }
             if row.reopened == 1 {
@@ -1151,6 +1176,7 @@ pub async fn act(
         {
             return Err(invalid("department", "已是协办部门 / already co-handling"));
         }
+        evaluate(&mut tx, at, actor, &row, action, &parts, step.satisfaction).await?;
         let event = store::EventRow {
             workorder_id: row.id,
             action: action.as_str(),
@@ -1177,6 +1203,61 @@ pub async fn act(
     // (a return): with what they could see before it.
     let row = self::row(store, &moved).await?;
     view(store, at.routing, row, &parts).await
+}
+
+/// What a step means for evaluation, in its transaction: a closed order becomes a service event
+/// its requester may rate; a rating becomes the event's rating (with its rectification when bad).
+async fn evaluate(
+    tx: &mut WriteTx,
+    at: &Context<'_>,
+    actor: &Principal,
+    row: &store::Row,
+    action: Action,
+    parts: &Parts,
+    satisfaction: Option<Satisfaction>,
+) -> Result<()> {
+    let rating = crate::evaluation::Rating { settings: at.evaluation, calendar: &at.calendar, now: at.now };
+    match (action, row.department_id, satisfaction) {
+        (Action::Close, Some(department_id), _) => {
+            let category = row.category_code.as_deref().unwrap_or_default();
+            let item_name = match row.category_code.as_deref() {
+                Some(code) => at.routing.category_path(code),
+                None => row.title.clone(),
+            };
+            let served = crate::evaluation::Served {
+                kind: crate::evaluation::model::EventKind::WorkOrder,
+                reference: &row.number,
+                item_code: category,
+                item_name: &item_name,
+                department_id,
+                staff_id: Some(actor.account_id),
+                requester_id: row.requester_account,
+                at: at.now,
+            };
+            crate::evaluation::served(tx, served).await.map_err(evaluation_error)?;
+        }
+        (Action::Rate, _, Some(level)) => {
+            let by_operator = !parts.requester;
+            crate::evaluation::rate_work_order(tx, &rating, &row.number, actor.account_id, by_operator, level)
+                .await
+                .map_err(evaluation_error)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn evaluation_error(e: crate::evaluation::EvaluationError) -> WorkOrderError {
+    use crate::evaluation::EvaluationError as E;
+    match e {
+        E::Invalid { field, message } => WorkOrderError::Invalid { field, message },
+        E::NotFound => WorkOrderError::WrongState { action: "rate", state: "unserved" },
+        E::Forbidden => WorkOrderError::Forbidden,
+        E::AlreadyRated | E::WrongState { .. } => WorkOrderError::WrongState { action: "rate", state: "rated" },
+        E::Ledger(e) => WorkOrderError::Ledger(e),
+        E::Identity(e) => WorkOrderError::Identity(e),
+        E::Db(e) => WorkOrderError::Db(e),
+    }
 }
 
 /// The orders whose category a dispatcher corrected, as training samples labelled with the

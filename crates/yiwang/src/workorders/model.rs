@@ -1,4 +1,5 @@
-//! Work-order types: request types, channels, requester kinds, states, actions, satisfaction, and
+//! Work-order types: request types, channels, requester kinds, states, actions, satisfaction (the
+//! evaluation levels), and
 //! the human number.
 
 use chrono::NaiveDate;
@@ -97,14 +98,9 @@ impl State {
     }
 }
 
-text_enum!(
-    /// The three levels of a callback (回访).
-    Satisfaction {
-        Satisfied = "satisfied" / "满意",
-        BasicallySatisfied = "basically_satisfied" / "基本满意",
-        Dissatisfied = "dissatisfied" / "不满意",
-    }
-);
+/// A callback's (回访) satisfaction is a rating on the five national levels: the same type as
+/// every other rating, and recorded as one (see `crate::evaluation`).
+pub use crate::evaluation::model::Level as Satisfaction;
 
 text_enum!(
     /// A step taken on a work order after intake.

@@ -155,11 +155,11 @@ fn aggregate(routing: &Routing, from: NaiveDate, to: NaiveDate, lines: Vec<Line>
         if let Some(level) = satisfaction.as_deref().and_then(Satisfaction::parse) {
             rated += 1;
             match level {
-                Satisfaction::Satisfied => figures.satisfied += 1,
+                Satisfaction::VerySatisfied | Satisfaction::Satisfied => figures.satisfied += 1,
                 Satisfaction::BasicallySatisfied => figures.basically_satisfied += 1,
-                Satisfaction::Dissatisfied => figures.dissatisfied += 1,
+                Satisfaction::Dissatisfied | Satisfaction::VeryDissatisfied => figures.dissatisfied += 1,
             }
-            content += u64::from(level != Satisfaction::Dissatisfied);
+            content += u64::from(level.is_positive());
         }
         if state.is_open() {
             if let Some(grid) = grid {

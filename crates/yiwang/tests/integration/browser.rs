@@ -353,3 +353,42 @@ async fn a_call_and_a_patrol_finding_are_dispatched_handled_rated_and_supervised
     app.state.clock.set(None);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_window_visit_is_rated_from_its_qr_page_on_a_phone_and_the_panorama_counts_it() {
+    if !enabled() {
+        return;
+    }
+    let app = TestApp::demo().await;
+    let clerk = app.login("clerk").await;
+    let items: Vec<serde_json::Value> = serde_json::from_str(yiwang::catalog::DEMO_CATALOGUE).unwrap();
+    let item = items.iter().find(|i| i["name"] == "居民身份证换领").unwrap()["implementation_code"].clone();
+    let visit: serde_json::Value =
+        clerk.post("/api/evaluations/visits", &serde_json::json!({"item": item})).await.json().await.unwrap();
+    let rate_path = visit["rate_path"].as_str().unwrap().to_owned();
+    let before: serde_json::Value = app.anonymous().get("/api/panorama").await.json().await.unwrap();
+    let before = before["ratings"].as_u64().unwrap();
+
+    let (_driver, browser) = browser().await;
+    browser.set_window_size(390, 844).await.unwrap();
+    // Signed out, as the requester scanning the code at the window.
+    browser.goto(&app.url(&rate_path)).await.unwrap();
+    let item_name = browser.find(Locator::Id("rate-item")).await.unwrap().text().await.unwrap();
+    assert_eq!(item_name, "居民身份证换领");
+    let width = browser.execute("return document.documentElement.scrollWidth;", vec![]).await.unwrap();
+    assert!(width.as_u64().unwrap() <= 390, "no sideways scrolling on a phone: {width}");
+    browser.find(Locator::Id("level-very_satisfied")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Id("tag-attitude")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Id("rate-text")).await.unwrap().send_keys("窗口人员耐心细致").await.unwrap();
+    save_screenshot("rate-qr", &browser.screenshot().await.unwrap());
+    browser.find(Locator::Id("rate-submit")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Id("rate-thanks")).await.unwrap();
+    assert!(browser.find(Locator::Id("rate-done")).await.is_ok(), "rated: no second form");
+
+    browser.goto(&app.url("/panorama")).await.unwrap();
+    let shown = browser.find(Locator::Id("figure-ratings")).await.unwrap().text().await.unwrap();
+    assert_eq!(shown, (before + 1).to_string(), "the panorama counts the new rating");
+    save_screenshot("panorama", &browser.screenshot().await.unwrap());
+    browser.close().await.unwrap();
+    app.stop().await;
+}

@@ -42,10 +42,17 @@ async fn changes_write_leaves_without_personal_data() {
     let exchange: serde_json::Value = serde_json::from_str(yiwang::exchange::demo::DEMO_EXCHANGE).unwrap();
     let exchange_leaves: usize =
         ["resources", "apps", "grants", "calls"].iter().map(|k| exchange[k].as_array().unwrap().len()).sum();
+    // The demo's window visits and their ratings, counted by kind (the evaluation tests check
+    // which leaves a rating writes).
+    let ratings: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_leaves WHERE kind LIKE 'evaluation.%'")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
     assert_eq!(
         size as usize,
-        accounts + items.len() + certificates + rules + exchange_leaves,
-        "one leaf per account, published item, issued certificate, rule version, data resource, app, grant and call"
+        accounts + items.len() + certificates + rules + exchange_leaves + ratings as usize,
+        "one leaf per account, published item, issued certificate, rule version, data resource, app, grant and call, \
+         and the demo's ratings"
     );
 
     let resident = app.resident_id(yiwang::demo::DEMO_RESIDENTS[0].0).await;

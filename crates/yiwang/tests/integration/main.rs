@@ -9,6 +9,7 @@ mod browser;
 mod calendar;
 mod catalog;
 mod drafts;
+mod evaluation;
 mod exchange;
 mod instant;
 mod ledger;

@@ -23,8 +23,8 @@ pub const KEPT_FOR: Duration = Duration::from_secs(5);
 pub struct ItemContext {
     pub item: ItemDocument,
     pub version: i64,
-    /// (id, region code, name) of the item's department.
-    pub department: (i64, String, String),
+    /// (id, region code, name, region path) of the item's department.
+    pub department: (i64, String, String, String),
     pub steps: Vec<workflow::ReviewStep>,
     /// The newest rule of each situation (`""`: every situation): (situation, version, table).
     pub rules: Vec<(String, i64, DecisionTable)>,

@@ -467,7 +467,7 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
         _ => None,
     };
     let steps = context.steps.clone();
-    let (department_id, region_code, department_name) = context.department.clone();
+    let (department_id, region_code, department_name, region_path) = context.department.clone();
     let now = at.now;
     let now_ms = now.timestamp_millis();
     let form_text = form.to_string();
@@ -475,6 +475,7 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
     let (calendar, issuer) = (at.calendar.clone(), at.issuer.clone());
     let written_context = context.clone();
     let written_decision = decision.clone();
+    let served_by = (department_name.clone(), region_path);
     let (number, moving) = store
         .write(move |tx| {
             Box::pin(async move {
@@ -507,6 +508,21 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
                 crate::exchange::gateway::log_in(tx, &lookups)
                     .await
                     .map_err(|e| ApplicationError::Exchange(Box::new(e)))?;
+                if written.state == State::Completed {
+                    // Decided and delivered at once: a service its applicant may now rate (好差评).
+                    let served = crate::evaluation::Served {
+                        kind: crate::evaluation::model::EventKind::Application,
+                        reference: &number,
+                        item_code: &item.implementation_code,
+                        item_name: &item.name,
+                        department_id,
+                        staff_id: None,
+                        requester_id: Some(applicant.0),
+                        at: now,
+                    };
+                    let department = (item.department_code.as_str(), served_by.0.as_str(), served_by.1.as_str());
+                    crate::evaluation::served_by(tx, served, department).await?;
+                }
                 Ok::<_, ApplicationError>((number, written))
             })
         })

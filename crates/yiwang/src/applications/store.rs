@@ -48,12 +48,15 @@ pub async fn file_type_and_size(
         .await
 }
 
-/// (id, region code, name) of a department.
-pub async fn department(conn: &mut Conn, code: &str) -> Result<Option<(i64, String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, region_code, name FROM departments WHERE code = $1")
-        .bind(code)
-        .fetch_optional(conn)
-        .await
+/// (id, region code, name, region path) of a department.
+pub async fn department(conn: &mut Conn, code: &str) -> Result<Option<(i64, String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT d.id, d.region_code, d.name, r.path FROM departments d JOIN regions r ON r.code = d.region_code
+         WHERE d.code = $1",
+    )
+    .bind(code)
+    .fetch_optional(conn)
+    .await
 }
 
 /// (situation, version, decision table) of the newest rule of each situation of an item.

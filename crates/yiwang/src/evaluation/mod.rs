@@ -98,9 +98,27 @@ pub async fn served(tx: &mut WriteTx, s: Served<'_>) -> Result<i64> {
     served_with_token(tx, s, None).await
 }
 
+/// The department that served, as the event keeps it: (code, name, region path).
+pub type Department<'a> = (&'a str, &'a str, &'a str);
+
+/// [`served`] for a caller that already knows the department (an instant approval, whose item's
+/// department is at hand), saving the lookup.
+pub async fn served_by(tx: &mut WriteTx, s: Served<'_>, department: Department<'_>) -> Result<i64> {
+    record_served(tx, s, department, None).await
+}
+
 async fn served_with_token(tx: &mut WriteTx, s: Served<'_>, token_sha256: Option<&str>) -> Result<i64> {
     let (code, name, path) =
         crate::identity::department_by_id(tx, s.department_id).await?.ok_or(EvaluationError::NotFound)?;
+    record_served(tx, s, (&code, &name, &path), token_sha256).await
+}
+
+async fn record_served(
+    tx: &mut WriteTx,
+    s: Served<'_>,
+    (code, name, path): Department<'_>,
+    token_sha256: Option<&str>,
+) -> Result<i64> {
     let id = store::upsert_event(
         tx,
         &store::NewEvent {
@@ -109,9 +127,9 @@ async fn served_with_token(tx: &mut WriteTx, s: Served<'_>, token_sha256: Option
             item_code: s.item_code,
             item_name: s.item_name,
             department_id: s.department_id,
-            department_code: &code,
-            department_name: &name,
-            region_path: &path,
+            department_code: code,
+            department_name: name,
+            region_path: path,
             staff_id: s.staff_id,
             requester_id: s.requester_id,
             token_sha256,

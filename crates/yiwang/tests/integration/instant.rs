@@ -79,6 +79,13 @@ async fn rent_withdrawal_is_approved_at_once_with_a_certificate_instead_of_paper
         .collect();
     assert!(resources.contains(&"住房公积金缴存信息") && resources.contains(&"不动产登记信息"), "{lookups}");
 
+    // Decided and delivered at once, it is a service she may rate (好差评).
+    let number = decided["number"].as_str().unwrap();
+    let rating = resident
+        .post(&format!("/api/evaluations/application/{number}/ratings"), &json!({"level": "very_satisfied"}))
+        .await;
+    assert_eq!(rating.status(), 201, "{}", rating.text().await.unwrap());
+
     // The signed result is in the wallet, and its QR verifies on the public page.
     let issued = decided["certificates"][0].as_str().expect("a certificate was issued").to_owned();
     let certificate = ok(resident.get(&format!("/api/certificates/{issued}")).await).await;

@@ -138,7 +138,7 @@ async fn already_loaded(conn: &mut crate::store::Conn) -> Result<bool, IdentityE
 
 /// Loads the demo city (with its service catalogue) into an empty database; returns false (and
 /// changes nothing) when the city is already there.
-pub async fn load(store: &Store, issuer: &std::sync::Arc<crate::certificates::Issuer>) -> Result<bool, DemoError> {
+pub async fn load(store: &Store, issuer: &crate::certificates::Issuer) -> Result<bool, DemoError> {
     if already_loaded(&mut *store.pool().acquire().await?).await? {
         return Ok(false);
     }

@@ -500,8 +500,7 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
                     applicant_id: applicant.0,
                     form: &form_text,
                 };
-                // The certificate is signed on another thread while the rest is written.
-                let (written, issuing) = moving.save(tx, &issuer, Saving::New(application)).await?;
+                let written = moving.save(tx, &issuer, Saving::New(application)).await?;
                 save_materials(tx, (written.id, &number), applicant.0, item, &new.materials).await?;
                 if let Some(decision) = &decision {
                     instant::record(tx, written.id, &item.implementation_code, &new.situation, decision).await?;
@@ -524,7 +523,6 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
                     let department = (item.department_code.as_str(), served_by.0.as_str(), served_by.1.as_str());
                     crate::evaluation::served_by(tx, served, department).await?;
                 }
-                issuing.finish(tx).await?;
                 Ok::<_, ApplicationError>((number, written))
             })
         })
@@ -728,7 +726,7 @@ pub async fn act(
     action: Action,
     step: Step,
 ) -> Result<Application> {
-    let (calendar, issuer, now) = (at.calendar.as_ref(), &at.issuer, at.now);
+    let (calendar, issuer, now) = (at.calendar.as_ref(), at.issuer.as_ref(), at.now);
     let (row, access) = visible_row(store, actor, number).await?;
     if !access.parties.contains(&action.party()) {
         return Err(ApplicationError::Forbidden);
@@ -844,8 +842,7 @@ pub async fn act(
             )?;
         }
     }
-    let (written, issuing) = moving.save(&mut tx, issuer, Saving::Stored(row.id)).await?;
-    issuing.finish(&mut tx).await?;
+    let written = moving.save(&mut tx, issuer, Saving::Stored(row.id)).await?;
     if written.state == State::Completed && state != State::Completed {
         // A completed application is a service its applicant may now rate (好差评).
         let served = crate::evaluation::Served {
@@ -908,20 +905,6 @@ struct Written {
     alarm: String,
     events: Vec<PendingEvent>,
     certificates: Vec<String>,
-}
-
-/// The certificate an approval issues, numbered and being signed while the transaction goes on;
-/// it must be finished before the transaction commits.
-#[must_use = "the certificate is stored only by Issuing::finish"]
-struct Issuing(Option<crate::certificates::Signing>);
-
-impl Issuing {
-    async fn finish(self, tx: &mut WriteTx) -> Result<()> {
-        if let Some(signing) = self.0 {
-            signing.finish(tx).await?;
-        }
-        Ok(())
-    }
 }
 
 /// Which application [`Moving::save`] writes: one being submitted, or a stored one by id.
@@ -1069,14 +1052,8 @@ impl<'a> Moving<'a> {
     }
 
     /// Writes what the steps did: the state (of a new application, the application itself;
-    /// otherwise only from the state read) and the events; on approval it numbers the item's
-    /// certificate and starts signing it, which the caller finishes before committing.
-    async fn save(
-        self,
-        tx: &mut WriteTx,
-        issuer: &Arc<crate::certificates::Issuer>,
-        saving: Saving<'_>,
-    ) -> Result<(Written, Issuing)> {
+    /// otherwise only from the state read), the events, and on approval the item's certificate.
+    async fn save(self, tx: &mut WriteTx, issuer: &crate::certificates::Issuer, saving: Saving<'_>) -> Result<Written> {
         let now_ms = self.now.timestamp_millis();
         let clock_json = self.clock.as_ref().and_then(|c| serde_json::to_string(c).ok());
         let transition = store::Transition {
@@ -1109,16 +1086,13 @@ impl<'a> Moving<'a> {
             .collect();
         store::insert_events(tx, id, &events, now_ms).await?;
         let mut certificates = Vec::new();
-        let mut signing = None;
         if self.approved
             && let Some(prepared) = self.certificate
         {
             let by = self.events.iter().rev().find(|e| e.action == Action::Approve.as_str()).and_then(|e| e.actor);
-            let started = crate::certificates::begin_issue(tx, issuer, prepared, Some(self.number), by).await?;
-            certificates.push(started.id.clone());
-            signing = Some(started);
+            certificates.push(crate::certificates::issue(tx, issuer, prepared, Some(self.number), by).await?);
         }
-        let written = Written {
+        Ok(Written {
             id,
             state: self.state,
             clock: self.clock,
@@ -1126,8 +1100,7 @@ impl<'a> Moving<'a> {
             alarm: self.alarm,
             events: self.events,
             certificates,
-        };
-        Ok((written, Issuing(signing)))
+        })
     }
 }
 

@@ -13,7 +13,6 @@ pub mod pages;
 mod store;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -256,27 +255,11 @@ fn prepare(
 /// an evidence leaf and an outbox event; returns its identifier.
 pub async fn issue(
     tx: &mut WriteTx,
-    issuer: &Arc<Issuer>,
+    issuer: &Issuer,
     prepared: Prepared,
     application_number: Option<&str>,
     by: Option<i64>,
 ) -> Result<String> {
-    let signing = begin_issue(tx, issuer, prepared, application_number, by).await?;
-    let id = signing.id.clone();
-    signing.finish(tx).await?;
-    Ok(id)
-}
-
-/// Numbers a prepared certificate in the caller's transaction and starts signing it on another
-/// thread (SM2 is slow), so the transaction's other statements run meanwhile; [`Signing::finish`]
-/// stores it. Until then only its identifier is known.
-pub async fn begin_issue(
-    tx: &mut WriteTx,
-    issuer: &Arc<Issuer>,
-    prepared: Prepared,
-    application_number: Option<&str>,
-    by: Option<i64>,
-) -> Result<Signing> {
     let serial = store::next_serial(tx, &prepared.type_code, &prepared.issuer_code).await?;
     let id = model::identifier(&prepared.type_code, &prepared.issuer_code, serial, 1)
         .ok_or_else(|| invalid("type_code", "证照类型代码只能含字母数字 / letters and digits only"))?;
@@ -296,60 +279,29 @@ pub async fn begin_issue(
         issued_at,
         expires_at,
     };
-    let issuer = issuer.clone();
-    Ok(Signing {
-        id,
-        type_code: prepared.type_code,
+    let (note, sm2_signature) = issuer.sign(&body)?;
+    let row = store::NewCertificate {
+        id: &id,
+        type_code: &prepared.type_code,
         holder_account_id: prepared.holder_account_id,
+        note: &note,
+        sm2_signature: &sm2_signature,
         issued_at: issued_at.timestamp_millis(),
         expires_at: expires_at.map(|e| e.timestamp_millis()),
-        application_number: application_number.map(str::to_owned),
-        by,
-        signature: tokio::task::spawn_blocking(move || issuer.sign(&body)),
-    })
-}
-
-/// A numbered certificate whose signature is being made.
-#[must_use = "a certificate is stored only when its signing is finished"]
-pub struct Signing {
-    pub id: String,
-    type_code: String,
-    holder_account_id: i64,
-    issued_at: i64,
-    expires_at: Option<i64>,
-    application_number: Option<String>,
-    by: Option<i64>,
-    signature: tokio::task::JoinHandle<Result<(String, String)>>,
-}
-
-impl Signing {
-    /// Waits for the signature and stores the certificate, its evidence leaf and outbox event.
-    pub async fn finish(self, tx: &mut WriteTx) -> Result<()> {
-        let (note, sm2_signature) =
-            self.signature.await.map_err(|e| CertificateError::Key(format!("signing stopped: {e}")))??;
-        let row = store::NewCertificate {
-            id: &self.id,
-            type_code: &self.type_code,
-            holder_account_id: self.holder_account_id,
-            note: &note,
-            sm2_signature: &sm2_signature,
-            issued_at: self.issued_at,
-            expires_at: self.expires_at,
-            application_number: self.application_number.as_deref(),
-        };
-        store::insert(tx, row).await?;
-        ledger::append(
-            tx,
-            ledger::Entry {
-                kind: "certificate.issued",
-                subject: format!("certificate:{}", self.id),
-                actor: ledger::actor(self.by),
-                payload: note.as_bytes(),
-            },
-        )?;
-        outbox::append(tx, "certificate.issued", &serde_json::json!({"id": self.id, "type": self.type_code}))?;
-        Ok(())
-    }
+        application_number,
+    };
+    store::insert(tx, row).await?;
+    ledger::append(
+        tx,
+        ledger::Entry {
+            kind: "certificate.issued",
+            subject: format!("certificate:{id}"),
+            actor: ledger::actor(by),
+            payload: note.as_bytes(),
+        },
+    )?;
+    outbox::append(tx, "certificate.issued", &serde_json::json!({"id": id, "type": prepared.type_code}))?;
+    Ok(id)
 }
 
 async fn department_name(conn: &mut Conn, code: &str) -> Result<String> {
@@ -547,7 +499,7 @@ pub async fn uses(store: &Store, actor: &Principal, id: &str) -> Result<Vec<UseV
 /// The demo certificate catalogue (type codes are illustrative, shaped like the national
 /// catalogue's), which items' approvals issue which type, and an ID card for every demo resident
 /// and a business licence for every demo enterprise.
-pub async fn load_demo(tx: &mut WriteTx, issuer: &Arc<Issuer>) -> Result<()> {
+pub async fn load_demo(tx: &mut WriteTx, issuer: &Issuer) -> Result<()> {
     let field = |pairs: &[(&str, &str)]| {
         serde_json::Value::from(
             pairs.iter().map(|(k, l)| serde_json::json!({"key": k, "label": l})).collect::<Vec<_>>(),

@@ -260,7 +260,18 @@ async fn take_step(browser: &fantoccini::Client, action: &str, note: Option<&str
     if let Some(note) = note {
         browser.find(Locator::Id("note")).await.unwrap().send_keys(note).await.unwrap();
     }
+    let before = browser.find(Locator::Id("workorder-state")).await.ok();
     browser.find(Locator::Id(&format!("step-{action}"))).await.unwrap().click().await.unwrap();
+    // The step answers with the order's page again: wait until the page it was taken on is gone
+    // (its elements go stale), or the old page's state would be read.
+    if let Some(before) = before {
+        for _ in 0..200 {
+            if before.text().await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
     browser.wait().for_element(Locator::Id("workorder-state")).await.unwrap();
 }
 

@@ -141,6 +141,9 @@ enum WorkordersCommand {
     },
     /// Number a `level1,level2,level3` category CSV and print it as `code,name,level,parent_code`.
     Categories { input: std::path::PathBuf },
+    /// Load a `code,name,level,parent_code` category tree into the database: adds new categories
+    /// and renames or moves existing ones (none is removed).
+    LoadCategories { input: std::path::PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -319,6 +322,12 @@ async fn run_workorders(config: Config, command: WorkordersCommand) -> Result<()
             let text = std::fs::read_to_string(&input)?;
             let rows = yiwang::workorders::setup::number_tree(&text)?;
             print!("{}", yiwang::workorders::setup::tree_csv(&rows));
+        }
+        WorkordersCommand::LoadCategories { input } => {
+            let text = std::fs::read_to_string(&input)?;
+            let store = yiwang::store::Store::open(config.database_url()).await?;
+            let loaded = yiwang::workorders::setup::load_categories(&store, &text).await?;
+            println!("{loaded} categories loaded; running servers use them within a minute");
         }
     }
     Ok(())

@@ -69,6 +69,64 @@ pub fn tree_csv(rows: &[CategoryRow]) -> String {
     out
 }
 
+/// Loads a city's category tree (`code,name,level,parent_code`, as `yiwang workorders
+/// categories` prints it) into the database in one transaction: new categories are added and
+/// existing ones renamed or moved; none is removed, as orders keep theirs. An evidence leaf
+/// records the file's SHA-256. Returns how many categories were loaded; servers read the tree
+/// again within a minute.
+pub async fn load_categories(store: &crate::store::Store, csv_text: &str) -> Result<usize, String> {
+    let rows = read_tree_csv(csv_text)?;
+    check_tree(&rows)?;
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(csv_text.as_bytes()));
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                for r in &rows {
+                    store::upsert_category(tx, &r.code, &r.name, r.level, r.parent.as_deref()).await?;
+                }
+                let payload = serde_json::json!({"categories": rows.len(), "sha256": sha256});
+                let subject = "workorder-settings:categories".to_owned();
+                crate::ledger::record(tx, "workorder.categories_loaded", subject, crate::ledger::actor(None), &payload)?;
+                crate::store::outbox::append(tx, "workorder.categories_loaded", &payload)?;
+                Ok::<_, super::WorkOrderError>(rows.len())
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A tree loads when its codes are unique and non-empty, names non-empty, levels 1 to 3, and
+/// each category after its parent, one level below it (a first-level category has none).
+pub fn check_tree(rows: &[CategoryRow]) -> Result<(), String> {
+    if rows.is_empty() {
+        return Err("no categories".into());
+    }
+    let mut seen: HashMap<&str, i64> = HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        let line = i + 2;
+        if r.code.trim().is_empty() || r.name.trim().is_empty() {
+            return Err(format!("line {line}: code and name are required"));
+        }
+        if !(1..=3).contains(&r.level) {
+            return Err(format!("line {line} ({}): the level is 1, 2 or 3", r.code));
+        }
+        match (&r.parent, r.level) {
+            (None, 1) => {}
+            (Some(parent), level) if seen.get(parent.as_str()) == Some(&(level - 1)) => {}
+            _ => {
+                return Err(format!(
+                    "line {line} ({}): a level-{} category needs its parent, one level up, on an earlier line",
+                    r.code, r.level
+                ));
+            }
+        }
+        if seen.insert(&r.code, r.level).is_some() {
+            return Err(format!("line {line}: the code {} appears twice", r.code));
+        }
+    }
+    Ok(())
+}
+
 fn read_tree_csv(text: &str) -> Result<Vec<CategoryRow>, String> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let mut rows = Vec::new();
@@ -276,6 +334,26 @@ async fn account_id(conn: &mut Conn, login: &str) -> Result<i64, sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tree_loads_only_with_each_parent_first_and_one_level_up() {
+        let row = |code: &str, level: i64, parent: Option<&str>| CategoryRow {
+            code: code.into(),
+            name: format!("名{code}"),
+            level,
+            parent: parent.map(str::to_owned),
+        };
+        let good = [row("01", 1, None), row("0101", 2, Some("01")), row("010101", 3, Some("0101"))];
+        assert_eq!(check_tree(&good), Ok(()));
+        let orphan = [row("01", 1, None), row("010101", 3, Some("0101"))];
+        assert!(check_tree(&orphan).unwrap_err().contains("line 3 (010101)"));
+        let skipped = [row("01", 1, None), row("010101", 3, Some("01"))];
+        assert!(check_tree(&skipped).is_err(), "a level-3 category directly under level 1");
+        let twice = [row("01", 1, None), row("01", 1, None)];
+        assert!(check_tree(&twice).unwrap_err().contains("twice"));
+        assert!(check_tree(&[row("01", 4, None)]).unwrap_err().contains("1, 2 or 3"));
+        assert!(check_tree(&[]).is_err());
+    }
 
     #[test]
     fn trees_are_numbered_by_first_appearance() {

@@ -567,6 +567,27 @@ pub async fn insert_category(
     Ok(())
 }
 
+/// Adds a category or renames or moves it, keeping its service attributes.
+pub async fn upsert_category(
+    conn: &mut Conn,
+    code: &str,
+    name: &str,
+    level: i64,
+    parent: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO workorder_categories (code, name, level, parent_code) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level, parent_code = excluded.parent_code",
+    )
+    .bind(code)
+    .bind(name)
+    .bind(level)
+    .bind(parent)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// (category, department code, territorial)
 pub async fn dispatch_catalogue(conn: &mut Conn) -> Result<Vec<(String, Option<String>, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT category_code, department_code, territorial FROM dispatch_catalogue ORDER BY category_code")

@@ -616,3 +616,28 @@ async fn the_city_admin_sets_time_limits_and_the_dispatch_catalogue() {
     assert_eq!(kinds, ["workorder.time_limits_set", "workorder.dispatch_set"]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_city_loads_its_own_category_tree() {
+    let app = TestApp::demo().await;
+    let tree = "code,name,level,parent_code\n01,城乡建设与管理,1,\n0199,智慧城市,2,01\n019901,城市大脑,3,0199\n";
+    let loaded = yiwang::workorders::setup::load_categories(&app.state.store, tree).await.unwrap();
+    assert_eq!(loaded, 3);
+    app.state.workorders.reload(&app.state.store).await.unwrap();
+    let categories = ok(app.anonymous().get("/api/workorders/categories").await).await;
+    let find = |categories: &Value, code: &str| {
+        categories.as_array().unwrap().iter().find(|c| c["code"] == code).cloned().unwrap_or(Value::Null)
+    };
+    assert_eq!(find(&categories, "01")["name"], "城乡建设与管理", "renamed");
+    assert_eq!(find(&categories, "019901")["parent_code"], "0199", "added under its parent");
+    assert_eq!(find(&categories, "0101")["name"], "安全生产", "categories not in the file stay");
+
+    // A tree with an orphan is refused, naming the line, and changes nothing.
+    let orphan = "code,name,level,parent_code\n01,改名,1,\n029901,孤儿,3,0299\n";
+    let refused = yiwang::workorders::setup::load_categories(&app.state.store, orphan).await.unwrap_err();
+    assert!(refused.contains("line 3 (029901)"), "{refused}");
+    app.state.workorders.reload(&app.state.store).await.unwrap();
+    let categories = ok(app.anonymous().get("/api/workorders/categories").await).await;
+    assert_eq!(find(&categories, "01")["name"], "城乡建设与管理");
+    app.stop().await;
+}

@@ -86,7 +86,13 @@ pub async fn load_categories(store: &crate::store::Store, csv_text: &str) -> Res
                 }
                 let payload = serde_json::json!({"categories": rows.len(), "sha256": sha256});
                 let subject = "workorder-settings:categories".to_owned();
-                crate::ledger::record(tx, "workorder.categories_loaded", subject, crate::ledger::actor(None), &payload)?;
+                crate::ledger::record(
+                    tx,
+                    "workorder.categories_loaded",
+                    subject,
+                    crate::ledger::actor(None),
+                    &payload,
+                )?;
                 crate::store::outbox::append(tx, "workorder.categories_loaded", &payload)?;
                 Ok::<_, super::WorkOrderError>(rows.len())
             })

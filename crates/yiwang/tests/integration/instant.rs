@@ -84,6 +84,9 @@ async fn rent_withdrawal_is_approved_at_once_with_a_certificate_instead_of_paper
     let rating = resident
         .post(&format!("/api/evaluations/application/{number}/ratings"), &json!({"level": "very_satisfied"}))
         .await;
+    // Her application's page offers the rating (好差评) once it is completed.
+    let page = resident.get(&format!("/applications/{number}")).await.text().await.unwrap();
+    assert!(page.contains(&format!("href=\"/evaluations/application/{number}\"")), "{page}");
     assert_eq!(rating.status(), 201, "{}", rating.text().await.unwrap());
 
     // The signed result is in the wallet, and its QR verifies on the public page.

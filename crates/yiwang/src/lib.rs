@@ -5,6 +5,9 @@
 //! operations (`mod.rs`), types, SQL, JSON handlers and pages; `store` the database for both
 //! backends and the job queue.
 
+#[macro_use]
+mod text_enum;
+
 pub mod applications;
 pub mod backup;
 pub mod calendar;

@@ -282,30 +282,6 @@ impl Exchange {
         self.serve(store, now, &app, resource_code, call).await
     }
 
-    /// The gateway for yiwang's own modules — e.g. instant approval's base-register lookups —
-    /// acting as the registered app `app_id` (an app of the calling department): the same grant
-    /// check, field selection, masking, quota and call log as an app's HTTP call. Returns the
-    /// record (granted fields only, personal ones masked unless granted in clear), or `None`
-    /// when no record has this key.
-    pub async fn lookup_internal(
-        &self,
-        store: &Store,
-        app_id: i64,
-        resource_code: &str,
-        key: &str,
-        fields: Option<&[&str]>,
-        reason: &str,
-    ) -> Result<Option<Map<String, Value>>> {
-        let app = self.app_by_id(store, app_id).await?.ok_or(ExchangeError::UnknownApp)?;
-        let call = Call {
-            ask: Ask::Lookup(key.to_owned()),
-            fields: fields.map(|f| f.iter().map(|s| (*s).to_owned()).collect()),
-            reason: reason.to_owned(),
-        };
-        let answer = self.serve(store, Utc::now(), &app, resource_code, call).await?;
-        Ok(answer.records.into_iter().next())
-    }
-
     /// A lookup by yiwang itself (instant approval's base-register facts) whose call record the
     /// caller writes with [`log_in`] in the same transaction as what the lookup decided, so the
     /// decision and the record of the data it used commit together (nothing is waited for here).

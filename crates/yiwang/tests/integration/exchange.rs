@@ -342,24 +342,29 @@ async fn http_and_table_sources_serve_through_the_gateway_and_the_platform_calls
     assert_eq!(fund["records"][0]["fund_account_months_paid"], 24);
     assert!(fund["records"][0].get("fund_account_balance_fen").is_none(), "not granted");
 
-    // In process, as instant approval will call it: same grant check, masking and log.
+    // In process, as instant approval calls it: same grant check and masking, and the call
+    // records are written in the caller's transaction.
     let engine: i64 = sqlx::query_scalar("SELECT id FROM exchange_apps WHERE name = '政数局秒批引擎'")
         .fetch_one(app.state.store.pool())
         .await
         .unwrap();
-    let record = app
-        .state
-        .exchange
-        .lookup_internal(&app.state.store, engine, "GA-RK-0001", CHEN, None, "租房提取秒批核验身份")
-        .await
-        .unwrap()
-        .expect("a record");
+    let exchange = &app.state.exchange;
+    let (record, logged) =
+        exchange.lookup_logged_by_caller(&app.state.store, engine, "GA-RK-0001", CHEN, "租房提取秒批核验身份").await;
+    let record = record.unwrap().expect("a record");
     assert_eq!(record["id_number"], CHEN);
     assert_eq!(record["name"], "陈**", "the engine's grant has the name masked");
     assert!(record["address"].as_str().unwrap().ends_with("拱北街道****"), "{record:?}");
-    let refused =
-        app.state.exchange.lookup_internal(&app.state.store, engine, "SCJ-FR-0001", "91440400MA4UKKKK14", None, "核验");
-    assert!(matches!(refused.await, Err(yiwang::exchange::ExchangeError::Refused { code: "no_grant", .. })));
+    let (refused, refusal) =
+        exchange.lookup_logged_by_caller(&app.state.store, engine, "SCJ-FR-0001", "91440400MA4UKKKK14", "核验").await;
+    assert!(matches!(refused, Err(yiwang::exchange::ExchangeError::Refused { code: "no_grant", .. })));
+    let calls: Vec<_> = logged.into_iter().chain(refusal).collect();
+    assert_eq!(calls.len(), 2, "the refused call is recorded too");
+    app.state
+        .store
+        .write(move |tx| Box::pin(async move { yiwang::exchange::gateway::log_in(tx, &calls).await }))
+        .await
+        .unwrap();
     app.stop().await;
 }
 

@@ -32,6 +32,12 @@ pub enum LedgerError {
     /// Bytes that are not a canonical leaf encoding.
     #[error("malformed leaf encoding: {0}")]
     MalformedLeaf(&'static str),
+    /// A tlog-tiles tile path that is not in the spec's canonical form.
+    #[error("malformed tile path: {0}")]
+    MalformedTilePath(&'static str),
+    /// An entry longer than an entry bundle's 16-bit length prefix allows.
+    #[error("entry is too long for an entry bundle: {0} bytes")]
+    EntryTooLong(usize),
     /// A checkpoint body that does not follow the tlog-checkpoint format.
     #[error("malformed checkpoint: {0}")]
     MalformedCheckpoint(&'static str),

@@ -15,6 +15,8 @@
 //!   payload.
 //! - [`Checkpoint`], [`sign_checkpoint`], [`verify_checkpoint`]: signed tree
 //!   heads as C2SP tlog-checkpoints in Ed25519 signed notes.
+//! - [`tiles`]: tile paths, the stored nodes a tile is, and entry bundles for
+//!   the C2SP tlog-tiles read API.
 //! - [`MemoryTree`]: an in-memory log on the same functions, for tests.
 //!
 //! # Storage
@@ -59,6 +61,7 @@ mod hash;
 mod leaf;
 mod memory;
 mod note;
+pub mod tiles;
 pub mod tree;
 mod verify;
 

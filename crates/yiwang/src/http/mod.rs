@@ -105,7 +105,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found(request: Request) -> Response {
-    if request.uri().path().starts_with("/api/") {
+    // The JSON API and the evidence log's tlog-tiles API answer in the JSON error format.
+    if request.uri().path().starts_with("/api/") || request.uri().path().starts_with("/ledger/") {
         error::ApiError::NotFound.into_response()
     } else {
         pages::not_found_page(&request).into_response()

@@ -1,11 +1,15 @@
-//! JSON handlers for the evidence log. Everything here is public: the log holds no personal data,
-//! and anyone must be able to check it.
+//! Handlers for the evidence log: the JSON API under `/api/ledger`, and the C2SP tlog-tiles read
+//! API under `/ledger`. Everything here is public: the log holds no personal data, and anyone must
+//! be able to check it.
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use yiwang_ledger::tiles::Tile;
 
 use super::{LeafView, Receipt, SignedCheckpoint};
 use crate::AppState;
@@ -20,6 +24,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(inclusion))
         .routes(routes!(consistency))
         .routes(routes!(receipt))
+        .routes(routes!(tlog_checkpoint))
+        .routes(routes!(tlog_tile))
+        .routes(routes!(tlog_entries))
 }
 
 /// The latest signed checkpoint (signing one first if the log grew since).
@@ -113,4 +120,67 @@ async fn consistency(
     responses((status = 200, description = "OK", body = Receipt), (status = 404, description = "No such leaf", body = ErrorBody)))]
 async fn receipt(State(state): State<AppState>, Path(index): Path<u64>) -> Result<axum::Json<Receipt>, ApiError> {
     Ok(axum::Json(super::receipt(&state.store, &state.signer, index).await?))
+}
+
+// The C2SP tlog-tiles read API (https://c2sp.org/tlog-tiles) under the prefix `/ledger`, which
+// matches the default checkpoint origin `yiwang.local/ledger`. It serves the tree of the latest
+// signed checkpoint, so that every tile a client derives from that checkpoint exists.
+
+/// Full tiles and bundles never change.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// A partial tile's bytes never change either, but the full tile supersedes it.
+const PARTIAL: &str = "public, max-age=60";
+/// The checkpoint moves on as the job signs (every 5 seconds).
+const CHECKPOINT: &str = "public, max-age=5";
+
+/// tlog-tiles: the latest signed checkpoint, as the C2SP signed note itself. Unlike
+/// `/api/ledger/checkpoint` it never signs; the job signs within seconds of growth.
+#[utoipa::path(get, path = "/ledger/checkpoint", tag = "ledger",
+    responses((status = 200, description = "The signed note", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 404, description = "No checkpoint yet", body = ErrorBody)))]
+async fn tlog_checkpoint(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let checkpoint = super::latest_checkpoint(&state.store).await?.ok_or(ApiError::NotFound)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, CHECKPOINT)], checkpoint.note)
+        .into_response())
+}
+
+/// tlog-tiles: a Merkle tree tile, `tile/<L>/<N>[.p/<W>]`: the 32-byte hashes at tree height
+/// 8·L from index 256·N, 256 of them or W for a partial tile, of the latest checkpoint's tree.
+#[utoipa::path(get, path = "/ledger/tile/{level}/{*index}", tag = "ledger",
+    params(("level" = String, Path, description = "L: 0 to 63, no leading zeros"),
+        ("*index" = String, Path, description = "N in groups of three digits, all but the last prefixed with x (1234067 is `x001/x234/067`), then `.p/<W>` (W 1 to 255) for a partial tile")),
+    responses((status = 200, description = "The concatenated hashes", content_type = "application/octet-stream"),
+        (status = 400, description = "Not a canonical tile path", body = ErrorBody),
+        (status = 404, description = "Beyond the latest checkpoint's tree", body = ErrorBody)))]
+async fn tlog_tile(
+    State(state): State<AppState>,
+    Path((level, index)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let tile = Tile::parse(&level, &index).map_err(bad_tile_path)?;
+    Ok(octets(tile, super::hash_tile(&state.store, tile).await?))
+}
+
+/// tlog-tiles: an entry bundle, `tile/entries/<N>[.p/<W>]`: the LeafV1 encodings of the leaves
+/// of level-0 tile N, each behind its big-endian 16-bit length.
+#[utoipa::path(get, path = "/ledger/tile/entries/{*index}", tag = "ledger",
+    params(("*index" = String, Path, description = "N and the optional `.p/<W>`, as in tile paths")),
+    responses((status = 200, description = "The length-prefixed entries", content_type = "application/octet-stream"),
+        (status = 400, description = "Not a canonical tile path", body = ErrorBody),
+        (status = 404, description = "Beyond the latest checkpoint's tree", body = ErrorBody)))]
+async fn tlog_entries(State(state): State<AppState>, Path(index): Path<String>) -> Result<Response, ApiError> {
+    let tile = Tile::parse_entries(&index).map_err(bad_tile_path)?;
+    Ok(octets(tile, super::entry_bundle(&state.store, tile).await?))
+}
+
+fn octets(tile: Tile, body: Vec<u8>) -> Response {
+    let cache = if tile.is_full() { IMMUTABLE } else { PARTIAL };
+    ([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, cache)], body).into_response()
+}
+
+fn bad_tile_path(e: yiwang_ledger::LedgerError) -> ApiError {
+    ApiError::BadRequest {
+        code: "invalid_path",
+        message: format!("瓦片路径无效 / invalid tile path: {e}"),
+        field: Some("path".into()),
+    }
 }

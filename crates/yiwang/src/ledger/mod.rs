@@ -9,15 +9,17 @@ pub mod store;
 mod verify;
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use yiwang_ledger::tiles::Tile;
 use yiwang_ledger::tree;
 use yiwang_ledger::{Checkpoint, Hash, LeafV1, NodeId, SignerKey, VerifierKey};
 
-use crate::store::{Store, WriteTx, now_ms};
+use crate::store::{Conn, Store, WriteTx, now_ms};
 pub use verify::{VerifyFailure, VerifyReport, verify};
 
 #[derive(Debug, thiserror::Error)]
@@ -240,6 +242,47 @@ pub async fn checkpoint_if_grown(store: &Store, signer: &Signer) -> Result<Optio
 pub async fn latest_checkpoint(store: &Store) -> Result<Option<SignedCheckpoint>, LedgerError> {
     let mut conn = store.pool().acquire().await?;
     Ok(store::latest_checkpoint(&mut conn).await?.map(SignedCheckpoint::from_row))
+}
+
+/// The hashes of `tile` in the tree of the latest checkpoint, concatenated (C2SP tlog-tiles);
+/// `NotFound` unless that tree holds the whole tile. One range read of the stored nodes.
+pub async fn hash_tile(store: &Store, tile: Tile) -> Result<Vec<u8>, LedgerError> {
+    let mut conn = store.pool().acquire().await?;
+    let (level, range) = checkpointed_nodes(&mut conn, tile).await?;
+    let hashes = in_order(store::node_row(&mut conn, level, range.clone()).await?, &range, "node")?;
+    if hashes.iter().any(|h| h.len() != Hash::LEN) {
+        return Err(LedgerError::Corrupt(format!("a node hash at level {level} in {range:?} is not 32 bytes")));
+    }
+    Ok(hashes.concat())
+}
+
+/// The entry bundle of the level-0 `tile` in the tree of the latest checkpoint: the encoded
+/// leaves whose leaf hashes the tile holds, each behind its big-endian 16-bit length.
+pub async fn entry_bundle(store: &Store, tile: Tile) -> Result<Vec<u8>, LedgerError> {
+    if tile.level() != 0 {
+        return Err(LedgerError::NotFound);
+    }
+    let mut conn = store.pool().acquire().await?;
+    let (_, range) = checkpointed_nodes(&mut conn, tile).await?;
+    let leaves = in_order(store::leaf_data(&mut conn, range.clone()).await?, &range, "leaf")?;
+    yiwang_ledger::tiles::entry_bundle(leaves.iter().map(Vec::as_slice))
+        .map_err(|e| LedgerError::Corrupt(e.to_string()))
+}
+
+/// The stored nodes of `tile`, if the latest checkpoint's tree holds them all.
+async fn checkpointed_nodes(conn: &mut Conn, tile: Tile) -> Result<(u8, Range<u64>), LedgerError> {
+    let size = store::latest_checkpoint(conn).await?.map_or(0, |(size, _, _)| size as u64);
+    tile.nodes(size).ok_or(LedgerError::NotFound)
+}
+
+/// The values of rows `(idx, value)`, checked to be exactly the indexes of `range` in order.
+fn in_order(rows: Vec<(i64, Vec<u8>)>, range: &Range<u64>, what: &str) -> Result<Vec<Vec<u8>>, LedgerError> {
+    let complete = rows.len() as u64 == range.end - range.start
+        && rows.iter().zip(range.clone()).all(|((idx, _), want)| *idx as u64 == want);
+    if !complete {
+        return Err(LedgerError::Corrupt(format!("a {what} in {range:?} is missing")));
+    }
+    Ok(rows.into_iter().map(|(_, value)| value).collect())
 }
 
 pub async fn size(store: &Store) -> Result<u64, LedgerError> {

@@ -156,6 +156,29 @@ pub async fn leaf(conn: &mut Conn, index: u64) -> Result<Option<LeafRow>, sqlx::
     .await
 }
 
+/// The stored hashes of nodes `range` at `level`, by index: one range scan of the primary key.
+pub async fn node_row(
+    conn: &mut Conn,
+    level: u8,
+    range: std::ops::Range<u64>,
+) -> Result<Vec<(i64, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("SELECT idx, hash FROM ledger_nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx")
+        .bind(i64::from(level))
+        .bind(range.start as i64)
+        .bind(range.end as i64)
+        .fetch_all(conn)
+        .await
+}
+
+/// The encoded leaves `range`, by index.
+pub async fn leaf_data(conn: &mut Conn, range: std::ops::Range<u64>) -> Result<Vec<(i64, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("SELECT idx, data FROM ledger_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+        .bind(range.start as i64)
+        .bind(range.end as i64)
+        .fetch_all(conn)
+        .await
+}
+
 /// Indexes of the leaves about `subject`, oldest first.
 pub async fn leaves_about(conn: &mut Conn, subject: &str, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT idx FROM ledger_leaves WHERE subject = $1 ORDER BY idx LIMIT $2")

@@ -18,4 +18,5 @@ mod search;
 mod sessions;
 mod storage;
 mod support;
+mod tiles;
 mod workorders;

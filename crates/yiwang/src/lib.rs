@@ -257,7 +257,8 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
 
     let worker = Worker {
         store: state.store.clone(),
-        name: format!("{}-{}", hostname(), std::process::id()),
+        // The port tells apart nodes that share a host (and, in tests, a process).
+        name: format!("{}-{}-{}", hostname(), std::process::id(), addr.port()),
         handlers: job_handlers(&state),
         recurring: vec![
             Recurring { kind: "identity.purge_expired", every: Duration::from_secs(3600) },

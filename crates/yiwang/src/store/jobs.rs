@@ -96,11 +96,16 @@ pub async fn claim(store: &Store, worker: &str) -> Result<Option<Job>, sqlx::Err
     }))
 }
 
-pub async fn complete(store: &Store, id: i64) -> Result<(), sqlx::Error> {
+/// Marks the job done by `worker`, which is kept as `finished_by`.
+pub async fn complete(store: &Store, id: i64, worker: &str) -> Result<(), sqlx::Error> {
     let mut tx = store.begin_write().await?;
-    sqlx::query("UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, updated_at = $1 WHERE id = $2")
-        .bind(now_ms())
-        .bind(id)
+    sqlx::query(
+        "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, finished_by = $1, updated_at = $2
+         WHERE id = $3",
+    )
+    .bind(worker)
+    .bind(now_ms())
+    .bind(id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await.map(drop)
@@ -210,7 +215,7 @@ impl Worker {
         };
         metrics::histogram!("yiwang_job_seconds", "kind" => job.kind.clone()).record(started.elapsed().as_secs_f64());
         let recorded = match &outcome {
-            Ok(()) => complete(&self.store, job.id).await,
+            Ok(()) => complete(&self.store, job.id, &self.name).await,
             Err(error) => {
                 tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, %error, "job failed");
                 fail(&self.store, &job, error).await

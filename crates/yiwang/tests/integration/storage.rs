@@ -85,7 +85,7 @@ async fn jobs_are_deduplicated_leased_and_retried_with_backoff() {
         .unwrap();
     let rescued = jobs::claim(&store, "w1").await.unwrap().expect("expired lease");
     assert_eq!((rescued.id, rescued.attempts), (orphan.id, 2));
-    jobs::complete(&store, rescued.id).await.unwrap();
+    jobs::complete(&store, rescued.id, "rescuer").await.unwrap();
     assert_eq!(job_row(&store, "orphan").await.0, "done");
 }
 

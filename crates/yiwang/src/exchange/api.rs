@@ -219,13 +219,22 @@ async fn decide(
     ))
 }
 
-fn app_token(headers: &HeaderMap) -> Result<&str, ApiError> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or(ApiError::Unauthenticated)
+/// An exchange app's token (`Authorization: Bearer yx_…`), taken before the query or body is
+/// read: a caller without one gets 401 whatever else is wrong with the request.
+struct AppToken(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AppToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|token| AppToken(token.trim().to_owned()))
+            .ok_or(ApiError::Unauthenticated)
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -250,13 +259,12 @@ fn field_list(fields: Option<&str>) -> Option<Vec<String>> {
               (status = 429, description = "Rate limit or quota", body = ErrorBody), (status = 502, description = "The source system failed", body = ErrorBody)))]
 async fn lookup(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AppToken(token): AppToken,
     Path((code, key)): Path<(String, String)>,
     Query(q): Query<LookupQuery>,
 ) -> Result<axum::Json<Answer>, ApiError> {
-    let token = app_token(&headers)?;
     let call = Call { ask: Ask::Lookup(key), fields: field_list(q.fields.as_deref()), reason: q.reason };
-    Ok(axum::Json(state.exchange.call(&state.store, state.clock.now(), token, &code, call).await?))
+    Ok(axum::Json(state.exchange.call(&state.store, state.clock.now(), &token, &code, call).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -281,14 +289,13 @@ pub struct GatewayQuery {
               (status = 429, description = "Rate limit or quota", body = ErrorBody)))]
 async fn query(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AppToken(token): AppToken,
     Path(code): Path<String>,
     Json(q): Json<GatewayQuery>,
 ) -> Result<axum::Json<Answer>, ApiError> {
-    let token = app_token(&headers)?;
     let ask = Ask::Query { filters: q.filters, limit: q.limit.unwrap_or(50), offset: q.offset.unwrap_or(0) };
     let call = Call { ask, fields: q.fields, reason: q.reason };
-    Ok(axum::Json(state.exchange.call(&state.store, state.clock.now(), token, &code, call).await?))
+    Ok(axum::Json(state.exchange.call(&state.store, state.clock.now(), &token, &code, call).await?))
 }
 
 /// Which departments looked up the signed-in resident's record through the gateway, and why.

@@ -3,6 +3,7 @@
 //! headers, body limit).
 
 pub mod auth;
+pub mod document;
 pub mod error;
 pub mod extract;
 mod health;
@@ -50,7 +51,7 @@ struct ApiDoc;
 
 /// The API routes and their OpenAPI document, built from the same `routes!` registrations.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(crate::identity::api::router())
         .merge(crate::calendar::api::router())
@@ -62,7 +63,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::exchange::api::router())
         .merge(crate::exchange::ckan::router())
         .merge(crate::evaluation::api::router())
-        .split_for_parts()
+        .split_for_parts();
+    document::complete(&mut openapi);
+    (router, openapi)
 }
 
 pub fn router(state: AppState) -> Router {

@@ -157,3 +157,44 @@ async fn admins_manage_staff_within_their_scope() {
     .await;
     app.stop().await;
 }
+
+/// Every operation of the OpenAPI document, called without signing in, answers as the document's
+/// access list says: 401 where a signed-in user (or an exchange app's token) is needed, and never
+/// 401 or 403 where everyone may call. A new operation is covered the moment it is registered;
+/// an operation that forgets to ask for a user fails here.
+#[tokio::test]
+async fn every_operation_answers_anonymous_callers_as_its_access_says() {
+    use yiwang::http::document::{Access, access};
+
+    let app = TestApp::demo().await;
+    let document: Value = app.anonymous().get("/api/openapi.json").await.json().await.unwrap();
+    let anonymous = app.anonymous();
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in ["get", "put", "post", "delete", "patch"] {
+            let Some(operation) = item.get(method) else { continue };
+            let (kind, documented) = (access(method, path), operation["security"].is_array());
+            assert_eq!(documented, kind != Access::Everyone, "{method} {path}: its security in the document");
+            // Path parameters get plausible values; a body, where one is taken, is empty.
+            let concrete = path
+                .split('/')
+                .map(|part| if part.starts_with('{') { "1" } else { part })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = operation.get("requestBody").map(|_| json!({}));
+            let status = anonymous.send(method.clone(), &concrete, body.as_ref()).await.status().as_u16();
+            match kind {
+                Access::SignedIn | Access::ExchangeApp => {
+                    assert_eq!(status, 401, "{method} {concrete} without signing in")
+                }
+                Access::Everyone => {
+                    assert!(status != 401 && status != 403, "{method} {concrete} is open to everyone: {status}")
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked} operations");
+    app.stop().await;
+}

@@ -93,6 +93,7 @@ pub struct Resource {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResourceView {
     #[serde(flatten)]
+    #[schema(schema_with = resource_input_fields)]
     pub description: ResourceInput,
     pub department_name: String,
     /// The dataset id the open-data API shows.
@@ -105,6 +106,16 @@ pub struct ResourceView {
     pub updated_at: DateTime<Utc>,
     /// Whether the viewer may edit it, upload its data and decide its grants.
     pub manageable: bool,
+}
+
+/// `ResourceInput`'s fields without its refusal of other fields (it is strict as an input), so
+/// that the view's own fields beside them are allowed in the document.
+fn resource_input_fields() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let mut schema = <ResourceInput as utoipa::PartialSchema>::schema();
+    if let utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(object)) = &mut schema {
+        object.additional_properties = None;
+    }
+    schema
 }
 
 impl Resource {

@@ -136,7 +136,9 @@ fn complete_operation(operation: &mut Operation, access: Access, has_path_parame
         answers.push(("404", "记录不存在 / not found"));
     }
     match access {
-        Access::Everyone => {}
+        Access::Everyone => {
+            answers.push(("401", "所带会话或令牌无效或已过期 / the session or token sent is invalid or expired"));
+        }
         Access::SignedIn => {
             answers.push(("401", "请先登录 / sign in first"));
             answers.push(("403", "无权执行此操作 / not allowed, or a change without its CSRF token"));

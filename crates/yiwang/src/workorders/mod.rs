@@ -226,6 +226,7 @@ impl Intake<'_> {
 
 /// A step on an existing order.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = WorkOrderStep)]
 pub struct Step {
     /// Why, or what was done: required to return, reply, supervise, escalate, refuse an extension.
     #[serde(default)]

@@ -38,6 +38,7 @@ text_enum!(
 
 text_enum!(
     /// Where a work order stands.
+    #[schema(as = WorkOrderState)]
     State {
         /// Waiting for a dispatcher: the classifier was not sure, or a department returned it.
         Pending = "pending" / "待派单",
@@ -72,6 +73,7 @@ pub use crate::evaluation::model::Level as Satisfaction;
 
 text_enum!(
     /// A step taken on a work order after intake.
+    #[schema(as = WorkOrderAction)]
     Action {
         Dispatch = "dispatch" / "派单",
         Sign = "sign" / "签收",

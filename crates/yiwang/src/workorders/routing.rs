@@ -40,6 +40,7 @@ pub struct DepartmentRef {
 
 /// A category the classifier proposes, with its department.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = CategorySuggestion)]
 pub struct Suggestion {
     pub category_code: String,
     pub category_name: String,

@@ -56,8 +56,11 @@ pub enum ApiError {
         code: &'static str,
         retry_after_secs: i64,
     },
-    /// 502: a system yiwang relies on (a department's data endpoint) failed.
-    BadGateway(String),
+    /// 502: a system yiwang relies on (a department's data endpoint, the identity platform) failed.
+    BadGateway {
+        code: &'static str,
+        message: String,
+    },
     /// 503: the database cannot be reached; the client may retry.
     Unavailable,
     Internal(String),
@@ -93,7 +96,7 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } | ApiError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -123,9 +126,7 @@ impl ApiError {
                 format!("超出调用限额，请{retry_after_secs}秒后再试 / limit reached, retry in {retry_after_secs} s"),
                 None,
             ),
-            ApiError::BadGateway(cause) => {
-                ("source_failed", format!("数据源系统调用失败 / the source system failed: {cause}"), None)
-            }
+            ApiError::BadGateway { code, message } => (*code, message.clone(), None),
             ApiError::Unavailable => ("unavailable", "服务暂不可用，请稍后重试 / temporarily unavailable".into(), None),
             ApiError::Internal(_) => ("internal", "系统内部错误 / internal error".into(), None),
         };
@@ -343,7 +344,10 @@ impl From<ExchangeError> for ApiError {
                     "当前状态（{state}）不能执行此操作（{action}） / cannot {action} a grant that is {state}"
                 ),
             },
-            ExchangeError::Upstream(cause) => ApiError::BadGateway(cause),
+            ExchangeError::Upstream(cause) => ApiError::BadGateway {
+                code: "source_failed",
+                message: format!("数据源系统调用失败 / the source system failed: {cause}"),
+            },
             ExchangeError::Ledger(e) => e.into(),
             ExchangeError::Identity(e) => e.into(),
             ExchangeError::Db(e) => e.into(),

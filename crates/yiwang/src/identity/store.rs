@@ -7,6 +7,7 @@ use super::model::{RegionLevel, Role};
 /// What signing in checks of an account.
 pub struct AccountRow {
     pub id: i64,
+    pub kind: String,
     pub password_hash: Option<String>,
     pub disabled: bool,
 }
@@ -47,7 +48,7 @@ pub async fn insert_account(
     kind: &str,
     login: &str,
     display_name: &str,
-    password_hash: &str,
+    password_hash: Option<&str>,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
@@ -123,12 +124,12 @@ pub async fn insert_enterprise(conn: &mut Conn, e: NewEnterpriseRow<'_>, now: i6
 }
 
 pub async fn account_by_login(conn: &mut Conn, login: &str) -> Result<Option<AccountRow>, sqlx::Error> {
-    let row: Option<(i64, Option<String>, i64)> =
-        sqlx::query_as("SELECT id, password_hash, disabled FROM accounts WHERE login = $1")
+    let row: Option<(i64, String, Option<String>, i64)> =
+        sqlx::query_as("SELECT id, kind, password_hash, disabled FROM accounts WHERE login = $1")
             .bind(login)
             .fetch_optional(conn)
             .await?;
-    Ok(row.map(|(id, password_hash, disabled)| AccountRow { id, password_hash, disabled: disabled != 0 }))
+    Ok(row.map(|(id, kind, password_hash, disabled)| AccountRow { id, kind, password_hash, disabled: disabled != 0 }))
 }
 
 /// (kind, display name, disabled, resident id, enterprise id) of an account, in one query: it is

@@ -199,6 +199,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("error", "出错了", "Something went wrong"),
     ("back_home", "返回首页", "Back to home"),
     ("error_code", "错误代码", "Error code"),
+    ("or", "或", "or"),
     ("language_other", "English", "中文"),
     ("api_docs", "接口文档", "API documentation"),
     ("services", "一网通办", "Services"),

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod model;
+pub mod oidc;
 pub mod pages;
 pub mod password;
 pub mod provider;

@@ -292,8 +292,55 @@ pub async fn delete_session(conn: &mut Conn, token_hash: &str) -> Result<(), sql
 
 pub async fn purge_expired(conn: &mut Conn, now: i64, failures_before: i64) -> Result<u64, sqlx::Error> {
     let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&mut *conn).await?;
-    let failures = sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(failures_before).execute(conn).await?;
-    Ok(sessions.rows_affected() + failures.rows_affected())
+    let failures =
+        sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(failures_before).execute(&mut *conn).await?;
+    let oidc = sqlx::query("DELETE FROM oidc_logins WHERE expires_at <= $1").bind(now).execute(conn).await?;
+    Ok(sessions.rows_affected() + failures.rows_affected() + oidc.rows_affected())
+}
+
+/// A sign-in started at the identity platform and not yet finished.
+pub struct PendingOidcLogin {
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub next_path: Option<String>,
+    pub expires_at: i64,
+}
+
+pub async fn insert_oidc_login(
+    conn: &mut Conn,
+    state_hash: &str,
+    pending: &PendingOidcLogin,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO oidc_logins (state_hash, nonce, pkce_verifier, next_path, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(state_hash)
+    .bind(&pending.nonce)
+    .bind(&pending.pkce_verifier)
+    .bind(pending.next_path.as_deref())
+    .bind(now)
+    .bind(pending.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes and returns the pending sign-in for this state, so that it is used at most once.
+pub async fn take_oidc_login(conn: &mut Conn, state_hash: &str) -> Result<Option<PendingOidcLogin>, sqlx::Error> {
+    let row: Option<(String, String, Option<String>, i64)> = sqlx::query_as(
+        "DELETE FROM oidc_logins WHERE state_hash = $1 RETURNING nonce, pkce_verifier, next_path, expires_at",
+    )
+    .bind(state_hash)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(nonce, pkce_verifier, next_path, expires_at)| PendingOidcLogin {
+        nonce,
+        pkce_verifier,
+        next_path,
+        expires_at,
+    }))
 }
 
 pub async fn insert_api_token(

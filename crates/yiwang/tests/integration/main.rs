@@ -13,6 +13,7 @@ mod evaluation;
 mod exchange;
 mod instant;
 mod ledger;
+mod oidc;
 mod openapi;
 mod search;
 mod sessions;

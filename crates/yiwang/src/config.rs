@@ -26,6 +26,25 @@ pub struct FileConfig {
     pub rating_default_days: Option<u32>,
     /// Working days a department has to reply to a bad rating (default 7; cities use 5, 7 or 15).
     pub rectification_days: Option<u32>,
+    /// Sign-in through the city's unified identity platform (统一身份认证); absent: off.
+    pub oidc: Option<FileOidc>,
+}
+
+/// The `[oidc]` section of the file; every field optional here, checked in [`OidcConfig`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileOidc {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub redirect_url: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub display_name: Option<String>,
+    pub staff_login_claim: Option<String>,
+    pub id_number_claim: Option<String>,
+    pub name_claim: Option<String>,
+    pub credit_code_claim: Option<String>,
+    pub resident_region: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -61,6 +80,91 @@ pub struct Config {
     pub instant_approval_app: String,
     /// 好差评 periods: the default rating's and the rectification's.
     pub evaluation: crate::evaluation::Settings,
+    /// Sign-in through the city's identity platform; `None`: only local accounts.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// How yiwang signs people in through the city's unified identity platform (统一身份认证), an
+/// OpenID Connect provider. `Debug` never shows the client secret.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// The provider's issuer URL; discovery reads `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// The public URL of `/auth/oidc/callback`, as registered with the provider.
+    pub redirect_url: String,
+    /// Scopes asked for besides `openid`.
+    pub scopes: Vec<String>,
+    /// The platform's name on the login button.
+    pub display_name: String,
+    /// The claim holding a staff member's login name, matched against local staff accounts.
+    pub staff_login_claim: String,
+    /// The claim holding a resident's 18-character ID number.
+    pub id_number_claim: String,
+    /// The claim holding a resident's real name, recorded when their account is created.
+    pub name_claim: String,
+    /// The claim holding an enterprise's unified social credit code; `None`: enterprises sign in
+    /// with their password only.
+    pub credit_code_claim: Option<String>,
+    /// The region code a resident created on first sign-in is recorded under; `None`: the city at
+    /// the root of the region tree.
+    pub resident_region: Option<String>,
+}
+
+pub const DEFAULT_OIDC_DISPLAY_NAME: &str = "统一身份认证";
+
+impl OidcConfig {
+    /// The settings from the file's `[oidc]` section and the `YIWANG_OIDC_*` variables (`env`),
+    /// which win. `None` when neither names an issuer.
+    fn resolve(
+        file: Option<FileOidc>,
+        env: impl Fn(&str) -> Option<String>,
+        public_url: &str,
+    ) -> Result<Option<Self>, ConfigError> {
+        let file = file.unwrap_or_default();
+        let Some(issuer) = env("YIWANG_OIDC_ISSUER").or(file.issuer) else {
+            return Ok(None);
+        };
+        let missing = |key: &str| ConfigError::Oidc(format!("[oidc] {key} is required when an issuer is set"));
+        let client_id = env("YIWANG_OIDC_CLIENT_ID").or(file.client_id).ok_or_else(|| missing("client_id"))?;
+        let client_secret = env("YIWANG_OIDC_CLIENT_SECRET")
+            .map(SecretString::from)
+            .or(file.client_secret)
+            .ok_or_else(|| missing("client_secret"))?;
+        let redirect_url = env("YIWANG_OIDC_REDIRECT_URL")
+            .or(file.redirect_url)
+            .unwrap_or_else(|| format!("{}/auth/oidc/callback", public_url.trim_end_matches('/')));
+        for (key, url) in [("issuer", &issuer), ("redirect_url", &redirect_url)] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::Oidc(format!("[oidc] {key} must be an http(s) URL, not {url:?}")));
+            }
+        }
+        Ok(Some(OidcConfig {
+            issuer,
+            client_id,
+            client_secret,
+            redirect_url,
+            scopes: file.scopes.unwrap_or_else(|| vec!["profile".into()]),
+            display_name: file.display_name.unwrap_or_else(|| DEFAULT_OIDC_DISPLAY_NAME.into()),
+            staff_login_claim: file.staff_login_claim.unwrap_or_else(|| "preferred_username".into()),
+            id_number_claim: file.id_number_claim.unwrap_or_else(|| "id_card_number".into()),
+            name_claim: file.name_claim.unwrap_or_else(|| "name".into()),
+            credit_code_claim: file.credit_code_claim,
+            resident_region: file.resident_region,
+        }))
+    }
+
+    /// Settings for tests: a provider at `issuer`, its callback on `public_url`, defaults otherwise.
+    pub fn for_tests(issuer: &str, client_id: &str, client_secret: &str, public_url: &str) -> Self {
+        let file = FileOidc {
+            issuer: Some(issuer.into()),
+            client_id: Some(client_id.into()),
+            client_secret: Some(client_secret.into()),
+            ..FileOidc::default()
+        };
+        Self::resolve(Some(file), |_| None, public_url).expect("valid test settings").expect("an issuer")
+    }
 }
 
 pub const DEFAULT_LEDGER_ORIGIN: &str = "yiwang.local/ledger";
@@ -95,6 +199,8 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("invalid configuration file {path}: {source}")]
     Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("OIDC sign-in: {0}")]
+    Oidc(String),
 }
 
 impl Config {
@@ -111,6 +217,9 @@ impl Config {
         let database_url =
             overrides.database_url.clone().or(file.database_url).unwrap_or_else(|| sqlite_url(&data_dir).into());
         let listen = listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url = file.public_url.unwrap_or_else(|| format!("http://{listen}"));
+        let oidc =
+            OidcConfig::resolve(file.oidc, |key| std::env::var(key).ok().filter(|v| !v.is_empty()), &public_url)?;
         Ok(Config {
             listen,
             metrics_listen: metrics_listen.or(file.metrics_listen),
@@ -121,7 +230,7 @@ impl Config {
             worker_idle_ms: 1000,
             ledger_origin: file.ledger_origin.unwrap_or_else(|| DEFAULT_LEDGER_ORIGIN.into()),
             certificate_issuer: file.certificate_issuer.unwrap_or_else(|| DEFAULT_CERTIFICATE_ISSUER.into()),
-            public_url: file.public_url.unwrap_or_else(|| format!("http://{listen}")),
+            public_url,
             dispatch_threshold: file.dispatch_threshold.unwrap_or(DEFAULT_DISPATCH_THRESHOLD),
             instant_approval_app: file.instant_approval_app.unwrap_or_else(|| DEFAULT_INSTANT_APPROVAL_APP.into()),
             evaluation: crate::evaluation::Settings {
@@ -129,6 +238,7 @@ impl Config {
                 default_after_days: file.rating_default_days.unwrap_or(7).max(1),
                 rectification_days: file.rectification_days.unwrap_or(7).max(1),
             },
+            oidc,
         })
     }
 
@@ -148,6 +258,7 @@ impl Config {
             dispatch_threshold: DEFAULT_DISPATCH_THRESHOLD,
             instant_approval_app: DEFAULT_INSTANT_APPROVAL_APP.into(),
             evaluation: crate::evaluation::Settings::default(),
+            oidc: None,
         }
     }
 
@@ -196,6 +307,32 @@ mod tests {
             matches!(Config::load(&overrides, None, None), Err(ConfigError::Parse { .. })),
             "unknown keys are errors"
         );
+    }
+
+    #[test]
+    fn oidc_section_defaults_env_and_secret_hidden() {
+        let file: FileConfig = toml::from_str(
+            "[oidc]\nissuer = \"https://ids.example.gov.cn\"\nclient_id = \"yiwang\"\n\
+             client_secret = \"s3cr3t-value\"\nid_number_claim = \"sfzh\"\n",
+        )
+        .unwrap();
+        let oidc = OidcConfig::resolve(file.oidc, |_| None, "https://zwfw.example.gov.cn/").unwrap().unwrap();
+        assert_eq!(oidc.redirect_url, "https://zwfw.example.gov.cn/auth/oidc/callback");
+        assert_eq!(oidc.display_name, DEFAULT_OIDC_DISPLAY_NAME);
+        assert_eq!(oidc.staff_login_claim, "preferred_username");
+        assert_eq!(oidc.id_number_claim, "sfzh");
+        assert_eq!(oidc.credit_code_claim, None);
+        assert!(!format!("{oidc:?}").contains("s3cr3t-value"), "the client secret must not appear in Debug");
+
+        let env = |key: &str| (key == "YIWANG_OIDC_CLIENT_SECRET").then(|| "from-env".to_owned());
+        let file: FileConfig =
+            toml::from_str("[oidc]\nissuer = \"https://ids.example.gov.cn\"\nclient_id = \"yiwang\"\n").unwrap();
+        let oidc = OidcConfig::resolve(file.oidc, env, "http://127.0.0.1:8080").unwrap().unwrap();
+        assert_eq!(oidc.client_secret.expose_secret(), "from-env", "the secret may come from the environment");
+
+        let file: FileConfig = toml::from_str("[oidc]\nissuer = \"https://ids.example.gov.cn\"\n").unwrap();
+        assert!(matches!(OidcConfig::resolve(file.oidc, |_| None, ""), Err(ConfigError::Oidc(_))), "client_id missing");
+        assert!(OidcConfig::resolve(None, |_| None, "").unwrap().is_none(), "no section, no issuer: off");
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub calendar: calendar::SharedCalendar,
     pub identity: Arc<dyn IdentityProvider>,
+    /// Sign-in through the city's identity platform, when configured.
+    pub oidc: Option<Arc<identity::oidc::Oidc>>,
     pub signer: Arc<ledger::Signer>,
     pub search: catalog::search::GuideSearch,
     pub issuer: Arc<certificates::Issuer>,
@@ -81,6 +83,8 @@ pub enum StartError {
     Certificates(#[from] certificates::CertificateError),
     #[error("work-order classifier: {0}")]
     Classifier(#[from] workorders::classifier::ClassifierLoadError),
+    #[error("OIDC sign-in: {0}")]
+    Oidc(String),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
     #[error("server: {0}")]
@@ -100,12 +104,14 @@ pub async fn open(config: Config) -> Result<AppState, StartError> {
     let workorders = workorders::routing::Routing::load(&store, classifier, config.dispatch_threshold).await?;
     let exchange = exchange::Exchange::new(store.clone());
     let items = applications::context::ItemContexts::new(&config.instant_approval_app);
+    let oidc = config.oidc.clone().map(identity::oidc::Oidc::new).transpose().map_err(StartError::Oidc)?.map(Arc::new);
     Ok(AppState {
         exchange,
         store,
         config: Arc::new(config),
         calendar,
         identity: Arc::new(LocalAccounts),
+        oidc,
         signer,
         search,
         issuer,

@@ -15,6 +15,7 @@ use crate::certificates::CertificateError;
 use crate::evaluation::EvaluationError;
 use crate::exchange::ExchangeError;
 use crate::identity::IdentityError;
+use crate::identity::oidc::OidcError;
 use crate::ledger::LedgerError;
 use crate::workorders::WorkOrderError;
 
@@ -56,8 +57,11 @@ pub enum ApiError {
         code: &'static str,
         retry_after_secs: i64,
     },
-    /// 502: a system yiwang relies on (a department's data endpoint) failed.
-    BadGateway(String),
+    /// 502: a system yiwang relies on (a department's data endpoint, the identity platform) failed.
+    BadGateway {
+        code: &'static str,
+        message: String,
+    },
     /// 503: the database cannot be reached; the client may retry.
     Unavailable,
     Internal(String),
@@ -93,7 +97,7 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } | ApiError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -123,9 +127,7 @@ impl ApiError {
                 format!("超出调用限额，请{retry_after_secs}秒后再试 / limit reached, retry in {retry_after_secs} s"),
                 None,
             ),
-            ApiError::BadGateway(cause) => {
-                ("source_failed", format!("数据源系统调用失败 / the source system failed: {cause}"), None)
-            }
+            ApiError::BadGateway { code, message } => (*code, message.clone(), None),
             ApiError::Unavailable => ("unavailable", "服务暂不可用，请稍后重试 / temporarily unavailable".into(), None),
             ApiError::Internal(_) => ("internal", "系统内部错误 / internal error".into(), None),
         };
@@ -189,6 +191,82 @@ impl From<IdentityError> for ApiError {
             IdentityError::Hashing => ApiError::Internal("password hashing failed".into()),
             IdentityError::Ledger(e) => e.into(),
             IdentityError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<OidcError> for ApiError {
+    fn from(err: OidcError) -> Self {
+        let bad_request = |code, message: &str| ApiError::BadRequest { code, message: message.into(), field: None };
+        let refused = |code, message: String| ApiError::Refused { code, message, field: None };
+        match err {
+            OidcError::Provider { error } => ApiError::BadRequest {
+                code: "oidc_provider_error",
+                message: format!("统一身份认证平台未能完成登录（{error}） / the identity platform did not sign you in ({error})"),
+                field: None,
+            },
+            OidcError::AccessDenied => refused(
+                "oidc_access_denied",
+                "统一身份认证平台拒绝了登录 / the identity platform denied the sign-in".into(),
+            ),
+            OidcError::StateMismatch => bad_request(
+                "oidc_state_mismatch",
+                "登录请求与本浏览器发起的不一致，请重新登录 / this sign-in was not started in this browser, please sign in again",
+            ),
+            OidcError::Expired => bad_request(
+                "oidc_login_expired",
+                "登录已过期或已使用，请重新登录 / the sign-in expired or was already used, please sign in again",
+            ),
+            OidcError::MissingCode => ApiError::BadRequest {
+                code: "oidc_missing_code",
+                message: "回调缺少授权码 / the callback carries no code".into(),
+                field: Some("code".into()),
+            },
+            OidcError::CodeRejected(error) => ApiError::BadRequest {
+                code: "oidc_code_rejected",
+                message: format!("统一身份认证平台拒绝了授权码（{error}），请重新登录 / the identity platform refused the code ({error}), please sign in again"),
+                field: Some("code".into()),
+            },
+            OidcError::InvalidToken { claim, .. } => ApiError::Refused {
+                code: "oidc_invalid_token",
+                message: match claim {
+                    Some("exp") => "身份令牌已过期 / the ID token has expired".into(),
+                    Some("aud") => "身份令牌不是签发给本平台的 / the ID token was issued to another client".into(),
+                    Some("iss") => "身份令牌的签发方不符 / the ID token comes from another issuer".into(),
+                    Some("nonce") => "身份令牌与本次登录不符 / the ID token belongs to another sign-in".into(),
+                    _ => "身份令牌无效（签名校验失败） / the ID token is invalid (its signature does not verify)".into(),
+                },
+                field: claim.map(str::to_owned),
+            },
+            OidcError::MissingClaim { claim } => ApiError::Invalid {
+                code: "oidc_missing_claim",
+                message: format!("身份令牌缺少 {claim} / the ID token has no {claim} claim"),
+                field: claim,
+            },
+            OidcError::InvalidClaim { claim, source } => ApiError::Invalid {
+                code: source.code,
+                message: format!("身份令牌中的 {claim} 无效 / the ID token's {claim} claim is invalid: {}", source.message),
+                field: claim,
+            },
+            OidcError::NoIdentity => refused(
+                "oidc_no_identity",
+                "身份令牌中没有可识别的工作人员账号、身份证号或统一社会信用代码 / the ID token names no staff login, ID number or credit code".into(),
+            ),
+            OidcError::UnknownStaff { login } => refused(
+                "oidc_unknown_staff",
+                format!("本平台没有账号为 {login} 的工作人员，请联系管理员开通 / there is no staff account {login} here; ask your administrator"),
+            ),
+            OidcError::UnknownEnterprise => refused(
+                "oidc_unknown_enterprise",
+                "该企业尚未在本平台注册 / this enterprise is not registered here".into(),
+            ),
+            OidcError::Disabled => refused("account_disabled", "账号已停用 / the account is disabled".into()),
+            OidcError::Unreachable(_) => ApiError::BadGateway {
+                code: "oidc_unavailable",
+                message: "统一身份认证平台暂时无法访问，请稍后重试或使用账号密码登录 / the identity platform cannot be reached; retry later or sign in with a password".into(),
+            },
+            OidcError::Identity(e) => e.into(),
+            OidcError::Db(e) => e.into(),
         }
     }
 }
@@ -343,7 +421,10 @@ impl From<ExchangeError> for ApiError {
                     "当前状态（{state}）不能执行此操作（{action}） / cannot {action} a grant that is {state}"
                 ),
             },
-            ExchangeError::Upstream(cause) => ApiError::BadGateway(cause),
+            ExchangeError::Upstream(cause) => ApiError::BadGateway {
+                code: "source_failed",
+                message: format!("数据源系统调用失败 / the source system failed: {cause}"),
+            },
             ExchangeError::Ledger(e) => e.into(),
             ExchangeError::Identity(e) => e.into(),
             ExchangeError::Db(e) => e.into(),

@@ -122,7 +122,7 @@ async fn switch_language(Path(code): Path<String>, jar: CookieJar, request: Requ
         .uri()
         .query()
         .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "back").map(|(_, v)| v.into_owned()))
-        .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
+        .filter(|b| is_local_path(b))
         .unwrap_or_else(|| "/".into());
     let cookie = Cookie::build((LANG_COOKIE, if lang == Lang::En { "en" } else { "zh" }))
         .path("/")
@@ -130,6 +130,12 @@ async fn switch_language(Path(code): Path<String>, jar: CookieJar, request: Requ
         .max_age(time::Duration::days(365))
         .build();
     (jar.add(cookie), Redirect::to(&back)).into_response()
+}
+
+/// A path on this site, safe to redirect to: not another host (`//host`, `/\host`), no scheme,
+/// nothing that cannot go into a `Location` header.
+pub fn is_local_path(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && !path.chars().any(char::is_control)
 }
 
 pub fn render(status: StatusCode, template: &impl askama::Template) -> Response {
@@ -145,13 +151,15 @@ pub struct ErrorPage<'a> {
     pub page: &'a PageContext,
     pub title: &'a str,
     pub message: &'a str,
+    /// The error's stable code, for the user to quote to the help desk.
+    pub code: &'a str,
 }
 
 /// A page for a failed page request, in the page's language.
 pub fn error_page(page: &PageContext, error: &ApiError) -> Response {
     let detail = error.detail();
     let title = page.t(error_title_key(error));
-    render(error.status(), &ErrorPage { page, title, message: &detail.message })
+    render(error.status(), &ErrorPage { page, title, message: &detail.message, code: &detail.code })
 }
 
 fn error_title_key(error: &ApiError) -> &'static str {
@@ -190,6 +198,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("forbidden", "无权访问", "Not allowed"),
     ("error", "出错了", "Something went wrong"),
     ("back_home", "返回首页", "Back to home"),
+    ("error_code", "错误代码", "Error code"),
+    ("or", "或", "or"),
     ("language_other", "English", "中文"),
     ("api_docs", "接口文档", "API documentation"),
     ("services", "一网通办", "Services"),

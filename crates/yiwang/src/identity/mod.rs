@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod model;
+pub mod oidc;
 pub mod pages;
 pub mod password;
 pub mod provider;
@@ -65,6 +66,14 @@ pub enum AccountKind {
 }
 
 impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Staff => "staff",
+            AccountKind::Resident => "resident",
+            AccountKind::Enterprise => "enterprise",
+        }
+    }
+
     fn parse(s: &str) -> Self {
         match s {
             "resident" => AccountKind::Resident,
@@ -410,7 +419,7 @@ async fn insert_identified_account(
     kind: &str,
     (field, login): (&'static str, &str),
     name: &str,
-    password_hash: &str,
+    password_hash: Option<&str>,
     now: i64,
 ) -> Result<i64> {
     store::insert_account(tx, kind, login, name, password_hash, now).await.map_err(|e| match duplicate(e) {
@@ -429,6 +438,21 @@ pub struct NewResident {
 /// Registers a resident with a sign-in account (the login is the ID number); `password_hash`
 /// comes from [`new_password_hash`].
 pub async fn register_resident(tx: &mut WriteTx, input: NewResident, password_hash: &str) -> Result<i64> {
+    Ok(insert_resident_account(tx, input, Some(password_hash)).await?.0)
+}
+
+/// Registers a resident whose identity the city's identity platform (统一身份认证) has verified, on
+/// their first sign-in through it. The account has no password: it signs in through the platform.
+/// Returns (resident id, account id).
+pub async fn register_verified_resident(tx: &mut WriteTx, input: NewResident) -> Result<(i64, i64)> {
+    insert_resident_account(tx, input, None).await
+}
+
+async fn insert_resident_account(
+    tx: &mut WriteTx,
+    input: NewResident,
+    password_hash: Option<&str>,
+) -> Result<(i64, i64)> {
     let name = check_name("name", &input.name)?;
     region_exists(tx, &input.region_code).await?;
     let now = now_ms();
@@ -450,7 +474,7 @@ pub async fn register_resident(tx: &mut WriteTx, input: NewResident, password_ha
         format!("account:{account}"),
         &record,
     )?;
-    Ok(id)
+    Ok((id, account))
 }
 
 pub struct NewEnterprise {
@@ -469,7 +493,7 @@ pub async fn register_enterprise(tx: &mut WriteTx, input: NewEnterprise, passwor
     let now = now_ms();
     let login = input.credit_code.as_str();
     let account =
-        insert_identified_account(tx, "enterprise", ("credit_code", login), &name, password_hash, now).await?;
+        insert_identified_account(tx, "enterprise", ("credit_code", login), &name, Some(password_hash), now).await?;
     let row = NewEnterpriseRow {
         account_id: Some(account),
         credit_code: login,
@@ -543,7 +567,8 @@ pub async fn create_staff(
             return Err(IdentityError::Forbidden);
         }
     }
-    let id = store::insert_account(tx, "staff", &login, &name, password_hash, now_ms()).await.map_err(duplicate)?;
+    let id =
+        store::insert_account(tx, "staff", &login, &name, Some(password_hash), now_ms()).await.map_err(duplicate)?;
     for (department_id, role) in &input.roles {
         store::insert_role(tx, id, *department_id, *role).await?;
     }
@@ -728,6 +753,17 @@ pub async fn add_department(tx: &mut WriteTx, code: &str, name: &str, region_cod
 /// The department id for a department code.
 pub async fn department_id(conn: &mut Conn, code: &str) -> Result<Option<i64>> {
     Ok(store::department_id(conn, code).await?)
+}
+
+/// The account of `kind` with this login, if there is one: its id and whether it is disabled.
+pub async fn account_of_kind(conn: &mut Conn, kind: AccountKind, login: &str) -> Result<Option<(i64, bool)>> {
+    Ok(store::account_by_login(conn, login).await?.filter(|a| a.kind == kind.as_str()).map(|a| (a.id, a.disabled)))
+}
+
+/// The code of the city at the root of the region tree, if the tree has been set up.
+pub async fn root_region(conn: &mut Conn) -> Result<Option<String>> {
+    let regions = store::regions(conn).await?;
+    Ok(regions.into_iter().find(|(_, _, _, parent, _)| parent.is_none()).map(|(code, ..)| code))
 }
 
 /// The id of the account with this login.

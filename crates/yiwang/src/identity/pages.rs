@@ -14,11 +14,13 @@ use rand::RngCore;
 use serde::Deserialize;
 
 use super::model::Role;
+use super::oidc;
 use super::provider::Credentials;
 use super::{AccountKind, Grant};
 use crate::AppState;
 use crate::http::auth::{SESSION_COOKIE, constant_time_eq};
 use crate::http::error::ApiError;
+use crate::http::extract::Query;
 use crate::http::pages::{PageContext, render};
 
 const LOGIN_CSRF_COOKIE: &str = "yiwang_login_csrf";
@@ -28,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login_form).post(login_submit))
         .route("/logout", post(logout))
+        .route("/auth/oidc/login", get(oidc_login))
+        .route("/auth/oidc/callback", get(oidc_callback))
 }
 
 #[derive(askama::Template)]
@@ -37,6 +41,16 @@ struct LoginPage<'a> {
     csrf_token: &'a str,
     login: &'a str,
     error: Option<String>,
+    /// The label of the button that signs in through the city's identity platform, if configured.
+    oidc_button: Option<String>,
+}
+
+fn oidc_button(state: &AppState, page: &PageContext) -> Option<String> {
+    let oidc = state.oidc.as_ref()?;
+    Some(match page.lang {
+        crate::http::pages::Lang::Zh => format!("使用{}登录", oidc.display_name()),
+        crate::http::pages::Lang::En => "Sign in with the city identity platform".into(),
+    })
 }
 
 fn random_token() -> String {
@@ -47,11 +61,12 @@ fn random_token() -> String {
 
 /// The login form. Before a session exists, CSRF is a double-submit token: a cookie and a hidden
 /// field that must match, which a foreign site cannot read to copy.
-async fn login_form(page: PageContext, jar: CookieJar) -> Response {
+async fn login_form(State(state): State<AppState>, page: PageContext, jar: CookieJar) -> Response {
     if page.actor.is_some() {
         return Redirect::to("/").into_response();
     }
-    let form = LoginPage { page: &page, csrf_token: &random_token(), login: "", error: None };
+    let oidc_button = oidc_button(&state, &page);
+    let form = LoginPage { page: &page, csrf_token: &random_token(), login: "", error: None, oidc_button };
     login_page(jar, StatusCode::OK, form)
 }
 
@@ -82,8 +97,13 @@ async fn login_submit(
     let cookie_token = jar.get(LOGIN_CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
     let failed = |error: ApiError, jar: CookieJar| {
         let message = error.detail().message;
-        let retry =
-            LoginPage { page: &page, csrf_token: &random_token(), login: form.login.trim(), error: Some(message) };
+        let retry = LoginPage {
+            page: &page,
+            csrf_token: &random_token(),
+            login: form.login.trim(),
+            error: Some(message),
+            oidc_button: oidc_button(&state, &page),
+        };
         login_page(jar, error.status(), retry)
     };
     if cookie_token.is_empty() || !constant_time_eq(&cookie_token, &form.csrf_token) {
@@ -110,6 +130,72 @@ async fn login_submit(
             (jar, Redirect::to("/")).into_response()
         }
         Err(e) => failed(e.into(), jar),
+    }
+}
+
+#[derive(Deserialize)]
+struct OidcLoginQuery {
+    /// Where to go after signing in: a local path only.
+    next: Option<String>,
+}
+
+/// Starts a sign-in through the city's identity platform: the browser goes to the platform, with
+/// the sign-in's `state` in a short-lived cookie that binds the answer to this browser.
+async fn oidc_login(
+    State(state): State<AppState>,
+    page: PageContext,
+    jar: CookieJar,
+    Query(query): Query<OidcLoginQuery>,
+) -> Response {
+    let Some(oidc) = &state.oidc else {
+        return crate::http::pages::error_page(&page, &ApiError::NotFound);
+    };
+    let next = query.next.filter(|n| crate::http::pages::is_local_path(n));
+    if page.actor.is_some() {
+        return Redirect::to(next.as_deref().unwrap_or("/")).into_response();
+    }
+    match oidc.begin(&state.store, next).await {
+        Ok(begun) => {
+            let cookie = Cookie::build((oidc::STATE_COOKIE, begun.state))
+                .http_only(true)
+                // Lax: the platform sends the browser back with a top-level GET from its own site.
+                .same_site(SameSite::Lax)
+                .secure(state.config.secure_cookies)
+                .path(oidc::COOKIE_PATH)
+                .max_age(time::Duration::milliseconds(oidc::PENDING_TTL_MS))
+                .build();
+            (jar.add(cookie), Redirect::to(&begun.url)).into_response()
+        }
+        Err(e) => crate::http::pages::error_page(&page, &e.into()),
+    }
+}
+
+/// The platform sends the browser back here; on success the session starts as for a password
+/// sign-in (same cookie, same session table) and the browser goes home, or where it was going.
+async fn oidc_callback(
+    State(state): State<AppState>,
+    page: PageContext,
+    jar: CookieJar,
+    Query(callback): Query<oidc::Callback>,
+) -> Response {
+    let Some(oidc) = &state.oidc else {
+        return crate::http::pages::error_page(&page, &ApiError::NotFound);
+    };
+    let kept_state = jar.get(oidc::STATE_COOKIE).map(|c| c.value().to_owned());
+    let jar = jar.remove(Cookie::build(oidc::STATE_COOKIE).path(oidc::COOKIE_PATH));
+    let outcome = match oidc.finish(&state.store, callback, kept_state.as_deref()).await {
+        Ok(signed_in) => super::start_session(&state.store, signed_in.account_id)
+            .await
+            .map(|session| (session, signed_in.next))
+            .map_err(ApiError::from),
+        Err(e) => Err(e.into()),
+    };
+    match outcome {
+        Ok((session, next)) => {
+            let jar = jar.add(super::api::session_cookie(&state, session.token));
+            (jar, Redirect::to(next.as_deref().unwrap_or("/"))).into_response()
+        }
+        Err(e) => (jar, crate::http::pages::error_page(&page, &e)).into_response(),
     }
 }
 

@@ -1,10 +1,14 @@
 //! The seam where a city plugs in its unified identity platform (统一身份认证).
 //!
-//! Sign-in asks the configured [`IdentityProvider`] to turn credentials into a local account id;
-//! sessions, roles and scopes stay local whichever provider answered. The embedded default is
-//! [`LocalAccounts`]: passwords hashed with Argon2id in yiwang's own database, throttled per login
-//! and per client address. An OIDC provider implements the same trait and maps the token's
-//! subject to an account.
+//! Every way of signing in ends the same way: a local account id, then a session started by
+//! [`super::start_session`]; sessions, roles and scopes stay local whichever provider answered.
+//!
+//! - Credentials typed into yiwang's own form go to the configured [`IdentityProvider`]. The
+//!   embedded default is [`LocalAccounts`]: passwords hashed with Argon2id in yiwang's own
+//!   database, throttled per login and per client address.
+//! - A platform that signs people in on its own pages and sends them back (OpenID Connect) cannot
+//!   take a password through this trait; it is [`super::oidc::Oidc`], which verifies the
+//!   platform's ID token and maps its claims to an account. It runs beside the local accounts.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -7,6 +7,7 @@ use super::model::{RegionLevel, Role};
 /// What signing in checks of an account.
 pub struct AccountRow {
     pub id: i64,
+    pub kind: String,
     pub password_hash: Option<String>,
     pub disabled: bool,
 }
@@ -47,7 +48,7 @@ pub async fn insert_account(
     kind: &str,
     login: &str,
     display_name: &str,
-    password_hash: &str,
+    password_hash: Option<&str>,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
@@ -123,12 +124,12 @@ pub async fn insert_enterprise(conn: &mut Conn, e: NewEnterpriseRow<'_>, now: i6
 }
 
 pub async fn account_by_login(conn: &mut Conn, login: &str) -> Result<Option<AccountRow>, sqlx::Error> {
-    let row: Option<(i64, Option<String>, i64)> =
-        sqlx::query_as("SELECT id, password_hash, disabled FROM accounts WHERE login = $1")
+    let row: Option<(i64, String, Option<String>, i64)> =
+        sqlx::query_as("SELECT id, kind, password_hash, disabled FROM accounts WHERE login = $1")
             .bind(login)
             .fetch_optional(conn)
             .await?;
-    Ok(row.map(|(id, password_hash, disabled)| AccountRow { id, password_hash, disabled: disabled != 0 }))
+    Ok(row.map(|(id, kind, password_hash, disabled)| AccountRow { id, kind, password_hash, disabled: disabled != 0 }))
 }
 
 /// (kind, display name, disabled, resident id, enterprise id) of an account, in one query: it is
@@ -291,8 +292,55 @@ pub async fn delete_session(conn: &mut Conn, token_hash: &str) -> Result<(), sql
 
 pub async fn purge_expired(conn: &mut Conn, now: i64, failures_before: i64) -> Result<u64, sqlx::Error> {
     let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&mut *conn).await?;
-    let failures = sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(failures_before).execute(conn).await?;
-    Ok(sessions.rows_affected() + failures.rows_affected())
+    let failures =
+        sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(failures_before).execute(&mut *conn).await?;
+    let oidc = sqlx::query("DELETE FROM oidc_logins WHERE expires_at <= $1").bind(now).execute(conn).await?;
+    Ok(sessions.rows_affected() + failures.rows_affected() + oidc.rows_affected())
+}
+
+/// A sign-in started at the identity platform and not yet finished.
+pub struct PendingOidcLogin {
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub next_path: Option<String>,
+    pub expires_at: i64,
+}
+
+pub async fn insert_oidc_login(
+    conn: &mut Conn,
+    state_hash: &str,
+    pending: &PendingOidcLogin,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO oidc_logins (state_hash, nonce, pkce_verifier, next_path, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(state_hash)
+    .bind(&pending.nonce)
+    .bind(&pending.pkce_verifier)
+    .bind(pending.next_path.as_deref())
+    .bind(now)
+    .bind(pending.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes and returns the pending sign-in for this state, so that it is used at most once.
+pub async fn take_oidc_login(conn: &mut Conn, state_hash: &str) -> Result<Option<PendingOidcLogin>, sqlx::Error> {
+    let row: Option<(String, String, Option<String>, i64)> = sqlx::query_as(
+        "DELETE FROM oidc_logins WHERE state_hash = $1 RETURNING nonce, pkce_verifier, next_path, expires_at",
+    )
+    .bind(state_hash)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(nonce, pkce_verifier, next_path, expires_at)| PendingOidcLogin {
+        nonce,
+        pkce_verifier,
+        next_path,
+        expires_at,
+    }))
 }
 
 pub async fn insert_api_token(

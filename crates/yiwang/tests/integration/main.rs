@@ -15,6 +15,7 @@ mod exchange;
 mod instant;
 mod ledger;
 mod nodes;
+mod oidc;
 mod openapi;
 mod outage;
 mod search;

@@ -28,8 +28,14 @@ pub async fn fresh_postgres() -> Option<String> {
 impl TestApp {
     /// An empty platform (no demo city).
     pub async fn empty() -> TestApp {
+        TestApp::empty_with(|_| {}).await
+    }
+
+    /// An empty platform with settings changed by `configure`.
+    pub async fn empty_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config::for_tests(dir.path(), fresh_postgres().await);
+        let mut config = Config::for_tests(dir.path(), fresh_postgres().await);
+        configure(&mut config);
         let state = yiwang::open(config).await.expect("open the app");
         let running = yiwang::start(state.clone()).await.expect("start the app");
         TestApp { base: format!("http://{}", running.addr), state, running: Some(running), _dir: dir }
@@ -45,7 +51,12 @@ impl TestApp {
 
     /// The platform with the demo city loaded.
     pub async fn demo() -> TestApp {
-        let app = TestApp::empty().await;
+        TestApp::demo_with(|_| {}).await
+    }
+
+    /// The demo city with settings changed by `configure`.
+    pub async fn demo_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let app = TestApp::empty_with(configure).await;
         assert!(yiwang::demo::load(&app.state.store, &app.state.issuer).await.expect("load demo"));
         app.state.search.refresh(&app.state.store).await.expect("index the demo catalogue");
         app.state.workorders.reload(&app.state.store).await.expect("load the demo work-order routing");

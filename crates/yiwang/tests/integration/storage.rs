@@ -106,3 +106,67 @@ async fn the_worker_runs_recurring_jobs() {
     assert_eq!(done, 1, "one purge job per period, run by the worker");
     app.stop().await;
 }
+
+/// The release before this one ended at migration 0012. A database it left, with rows in it, is
+/// brought up to date when the current binary starts, keeps those rows, and the current code
+/// works on them (a job queued by the old release is claimed and finished under the new schema).
+#[tokio::test]
+async fn a_database_of_the_previous_release_is_migrated_at_start_and_keeps_its_rows() {
+    const PREVIOUS_RELEASE: i64 = 12;
+    let dir = tempfile::tempdir().unwrap();
+    let config = yiwang::config::Config::for_tests(dir.path(), crate::support::fresh_postgres().await);
+    let backend = if config.database_url().starts_with("postgres") { "postgres" } else { "sqlite" };
+
+    // The previous release's migrations only, from the shipped folder.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
+    let previous = dir.path().join("previous-migrations");
+    std::fs::create_dir_all(&previous).unwrap();
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let version: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if version <= PREVIOUS_RELEASE {
+            std::fs::copy(&path, previous.join(&name)).unwrap();
+        }
+    }
+    sqlx::any::install_default_drivers();
+    let url = match backend {
+        "sqlite" => format!("{}?mode=rwc", config.database_url()),
+        _ => config.database_url().to_owned(),
+    };
+    let old = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(previous.as_path()).await.unwrap().run(&old).await.unwrap();
+    sqlx::query(
+        "INSERT INTO jobs (kind, dedupe_key, payload, state, run_at, max_attempts, created_at, updated_at)
+         VALUES ('ledger.checkpoint', 'queued-by-the-previous-release', 'null', 'pending', 0, 3, 0, 0)",
+    )
+    .execute(&old)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO regions (code, name, level, parent_code, path) VALUES ('440400', '珠海市', 1, NULL, '/440400/')",
+    )
+    .execute(&old)
+    .await
+    .unwrap();
+    old.close().await;
+
+    let state = yiwang::open(config).await.expect("the current release opens the older database");
+    let pool = state.store.pool();
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(pool).await.unwrap();
+    let shipped_count = std::fs::read_dir(&shipped).unwrap().count();
+    assert_eq!(applied.len(), shipped_count, "every shipped migration applied: {applied:?}");
+    assert!(applied.last().unwrap() > &PREVIOUS_RELEASE);
+    let region: String =
+        sqlx::query_scalar("SELECT name FROM regions WHERE code = '440400'").fetch_one(pool).await.unwrap();
+    assert_eq!(region, "珠海市");
+    let job = jobs::claim(&state.store, "upgraded-node").await.unwrap().expect("the old release's job");
+    jobs::complete(&state.store, job.id, "upgraded-node").await.unwrap();
+    let finished: (String, Option<String>) =
+        sqlx::query_as("SELECT state, finished_by FROM jobs WHERE dedupe_key = 'queued-by-the-previous-release'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(finished, ("done".to_owned(), Some("upgraded-node".to_owned())));
+}

@@ -4,6 +4,7 @@
 mod api_conventions;
 mod applications;
 mod authorization;
+mod authorization_matrix;
 mod backup;
 mod browser;
 mod calendar;

@@ -462,7 +462,8 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
     let decision = instant::decide(rule, asked);
     let certificate = match (&decision, &context.result, holder) {
         (Some(d), Some(result), Some(holder)) if d.outcome == "approve" => {
-            Some(crate::certificates::prepare_result(result, actor.account_id, holder, &form))
+            let prepared = crate::certificates::prepare_result(result, actor.account_id, holder, &form);
+            Some(crate::certificates::Pending::Signed(at.issuer.sign_ahead(store, prepared).await?))
         }
         _ => None,
     };
@@ -626,7 +627,7 @@ fn decide_at_once(
     moving: &mut Moving<'_>,
     calendar: &Calendar,
     decision: &instant::Decision,
-    certificate: Option<crate::certificates::Prepared>,
+    certificate: Option<crate::certificates::Pending>,
 ) -> Result<()> {
     let rule = serde_json::json!({"rule_version": decision.rule_version, "rule_id": decision.rule_id,
         "inputs_hash": decision.inputs_hash});
@@ -791,7 +792,12 @@ pub async fn act(
                 let holder = crate::certificates::holder_identity(&mut conn, row.applicant_id).await?;
                 let form: serde_json::Value = serde_json::from_str(&row.form).unwrap_or_default();
                 result.zip(holder).map(|(result, holder)| {
-                    crate::certificates::prepare_result(&result, row.applicant_id, holder, &form)
+                    crate::certificates::Pending::Prepared(crate::certificates::prepare_result(
+                        &result,
+                        row.applicant_id,
+                        holder,
+                        &form,
+                    ))
                 })
             }
             _ => None,
@@ -882,7 +888,7 @@ struct Moving<'a> {
     moved: bool,
     events: Vec<PendingEvent>,
     /// Issued when an approval is saved, if the item's approval produces one.
-    certificate: Option<crate::certificates::Prepared>,
+    certificate: Option<crate::certificates::Pending>,
     approved: bool,
 }
 
@@ -1087,10 +1093,10 @@ impl<'a> Moving<'a> {
         store::insert_events(tx, id, &events, now_ms).await?;
         let mut certificates = Vec::new();
         if self.approved
-            && let Some(prepared) = self.certificate
+            && let Some(pending) = self.certificate
         {
             let by = self.events.iter().rev().find(|e| e.action == Action::Approve.as_str()).and_then(|e| e.actor);
-            certificates.push(crate::certificates::issue(tx, issuer, prepared, Some(self.number), by).await?);
+            certificates.push(crate::certificates::issue(tx, issuer, pending, Some(self.number), by).await?);
         }
         Ok(Written {
             id,

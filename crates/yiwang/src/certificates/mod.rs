@@ -58,7 +58,14 @@ pub const SM2_DISTID: &str = "1234567812345678";
 pub struct Issuer {
     key: SignerKey,
     sm2: sm2::dsa::SigningKey,
+    /// Serials reserved ahead per (type, issuer) for [`Issuer::sign_ahead`]: the next one and the
+    /// end of the block.
+    reserved: tokio::sync::Mutex<std::collections::HashMap<(String, String), (i64, i64)>>,
 }
+
+/// Serials [`Issuer::sign_ahead`] reserves at a time. A restart leaves the rest of a block unused:
+/// serials stay unique and increasing, with gaps.
+const SERIALS_RESERVED: i64 = 32;
 
 fn sm2_key_file(path: &Path) -> std::result::Result<sm2::dsa::SigningKey, String> {
     let describe = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
@@ -84,7 +91,7 @@ impl Issuer {
     pub fn load_or_create(data_dir: &Path, name: &str) -> Result<Issuer> {
         let key = ledger::key_file(&data_dir.join("certificate.key"), name).map_err(CertificateError::Key)?;
         let sm2 = sm2_key_file(&data_dir.join("certificate-sm2.key")).map_err(CertificateError::Key)?;
-        Ok(Issuer { key, sm2 })
+        Ok(Issuer { key, sm2, reserved: Default::default() })
     }
 
     pub fn verifier_key(&self) -> VerifierKey {
@@ -94,6 +101,63 @@ impl Issuer {
     /// The SM2 public key, uncompressed SEC1, hex.
     pub fn sm2_public_key(&self) -> String {
         hex::encode(self.sm2.verifying_key().to_sec1_bytes())
+    }
+
+    /// Numbers and signs a certificate before the write that records it, for a decision known
+    /// before the write (instant approval): the database's single writer then never waits for a
+    /// signature. The serial comes from a block reserved in its own small write.
+    pub async fn sign_ahead(&self, store: &Store, prepared: Prepared) -> Result<Signed> {
+        let key = (prepared.type_code.clone(), prepared.issuer_code.clone());
+        let serial = {
+            let mut reserved = self.reserved.lock().await;
+            let block = reserved.entry(key.clone()).or_insert((1, 0));
+            if block.0 > block.1 {
+                let (type_code, issuer_code) = key;
+                let last = store
+                    .write(move |tx| {
+                        Box::pin(
+                            async move { store::reserve_serials(tx, &type_code, &issuer_code, SERIALS_RESERVED).await },
+                        )
+                    })
+                    .await?;
+                *block = (last - SERIALS_RESERVED + 1, last);
+            }
+            block.0 += 1;
+            block.0 - 1
+        };
+        self.signed(prepared, serial)
+    }
+
+    /// The certificate numbered `serial`, its body signed.
+    fn signed(&self, prepared: Prepared, serial: i64) -> Result<Signed> {
+        let id = model::identifier(&prepared.type_code, &prepared.issuer_code, serial, 1)
+            .ok_or_else(|| invalid("type_code", "证照类型代码只能含字母数字 / letters and digits only"))?;
+        let issued_at = Utc::now();
+        let expires_at = prepared.validity_days.map(|d| issued_at + chrono::TimeDelta::days(d));
+        let body = CertificateBody {
+            format: BODY_FORMAT.into(),
+            id: id.clone(),
+            type_code: prepared.type_code.clone(),
+            type_name: prepared.type_name,
+            issuer_code: prepared.issuer_code,
+            issuer_name: prepared.issuer_name,
+            holder_code_type: prepared.holder_code_type,
+            holder_code: prepared.holder_code,
+            holder_name: prepared.holder_name,
+            data: prepared.data,
+            issued_at,
+            expires_at,
+        };
+        let (note, sm2_signature) = self.sign(&body)?;
+        Ok(Signed {
+            id,
+            type_code: prepared.type_code,
+            holder_account_id: prepared.holder_account_id,
+            note,
+            sm2_signature,
+            issued_at,
+            expires_at,
+        })
     }
 
     /// The signed note and the SM2 signature (hex) over the same body text.
@@ -251,43 +315,49 @@ fn prepare(
     }
 }
 
-/// Issues a prepared certificate in the caller's transaction: numbers, signs and stores it, with
-/// an evidence leaf and an outbox event; returns its identifier.
+/// A certificate numbered and signed, waiting for the write that records it.
+pub struct Signed {
+    id: String,
+    type_code: String,
+    holder_account_id: i64,
+    note: String,
+    sm2_signature: String,
+    issued_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// A result certificate on its way into the write that delivers it: signed ahead where the
+/// decision is known before the write ([`Issuer::sign_ahead`]), or numbered and signed in the
+/// write where only the write decides (the last sign-off of a review).
+pub enum Pending {
+    Prepared(Prepared),
+    Signed(Signed),
+}
+
+/// Issues a certificate in the caller's transaction: the row, an evidence leaf and an outbox
+/// event; returns its identifier.
 pub async fn issue(
     tx: &mut WriteTx,
     issuer: &Issuer,
-    prepared: Prepared,
+    pending: Pending,
     application_number: Option<&str>,
     by: Option<i64>,
 ) -> Result<String> {
-    let serial = store::next_serial(tx, &prepared.type_code, &prepared.issuer_code).await?;
-    let id = model::identifier(&prepared.type_code, &prepared.issuer_code, serial, 1)
-        .ok_or_else(|| invalid("type_code", "证照类型代码只能含字母数字 / letters and digits only"))?;
-    let issued_at = Utc::now();
-    let expires_at = prepared.validity_days.map(|d| issued_at + chrono::TimeDelta::days(d));
-    let body = CertificateBody {
-        format: BODY_FORMAT.into(),
-        id: id.clone(),
-        type_code: prepared.type_code.clone(),
-        type_name: prepared.type_name,
-        issuer_code: prepared.issuer_code,
-        issuer_name: prepared.issuer_name,
-        holder_code_type: prepared.holder_code_type,
-        holder_code: prepared.holder_code,
-        holder_name: prepared.holder_name,
-        data: prepared.data,
-        issued_at,
-        expires_at,
+    let signed = match pending {
+        Pending::Signed(signed) => signed,
+        Pending::Prepared(prepared) => {
+            let serial = store::next_serial(tx, &prepared.type_code, &prepared.issuer_code).await?;
+            issuer.signed(prepared, serial)?
+        }
     };
-    let (note, sm2_signature) = issuer.sign(&body)?;
     let row = store::NewCertificate {
-        id: &id,
-        type_code: &prepared.type_code,
-        holder_account_id: prepared.holder_account_id,
-        note: &note,
-        sm2_signature: &sm2_signature,
-        issued_at: issued_at.timestamp_millis(),
-        expires_at: expires_at.map(|e| e.timestamp_millis()),
+        id: &signed.id,
+        type_code: &signed.type_code,
+        holder_account_id: signed.holder_account_id,
+        note: &signed.note,
+        sm2_signature: &signed.sm2_signature,
+        issued_at: signed.issued_at.timestamp_millis(),
+        expires_at: signed.expires_at.map(|e| e.timestamp_millis()),
         application_number,
     };
     store::insert(tx, row).await?;
@@ -295,13 +365,13 @@ pub async fn issue(
         tx,
         ledger::Entry {
             kind: "certificate.issued",
-            subject: format!("certificate:{id}"),
+            subject: format!("certificate:{}", signed.id),
             actor: ledger::actor(by),
-            payload: note.as_bytes(),
+            payload: signed.note.as_bytes(),
         },
     )?;
-    outbox::append(tx, "certificate.issued", &serde_json::json!({"id": id, "type": prepared.type_code}))?;
-    Ok(id)
+    outbox::append(tx, "certificate.issued", &serde_json::json!({"id": signed.id, "type": signed.type_code}))?;
+    Ok(signed.id)
 }
 
 async fn department_name(conn: &mut Conn, code: &str) -> Result<String> {
@@ -593,7 +663,7 @@ pub async fn load_demo(tx: &mut WriteTx, issuer: &Issuer) -> Result<()> {
         let data = serde_json::json!({"applicant_name": name, "id_number": id_number});
         let holder = demo_holder(tx, account_id).await?;
         let prepared = prepare(&id_card, account_id, holder, data.as_object().cloned().unwrap_or_default());
-        issue(tx, issuer, prepared, None, None).await?;
+        issue(tx, issuer, Pending::Prepared(prepared), None, None).await?;
     }
     let enterprises: Vec<(i64, String)> =
         sqlx::query_as("SELECT account_id, name FROM enterprises WHERE account_id IS NOT NULL ORDER BY id")
@@ -603,7 +673,7 @@ pub async fn load_demo(tx: &mut WriteTx, issuer: &Issuer) -> Result<()> {
         let data = serde_json::json!({"name": name});
         let holder = demo_holder(tx, account_id).await?;
         let prepared = prepare(&business_licence, account_id, holder, data.as_object().cloned().unwrap_or_default());
-        issue(tx, issuer, prepared, None, None).await?;
+        issue(tx, issuer, Pending::Prepared(prepared), None, None).await?;
     }
     Ok(())
 }

@@ -66,6 +66,24 @@ pub async fn next_serial(conn: &mut Conn, type_code: &str, issuer_code: &str) ->
     .await
 }
 
+/// Reserves `count` serials at once; returns the last of them.
+pub async fn reserve_serials(
+    conn: &mut Conn,
+    type_code: &str,
+    issuer_code: &str,
+    count: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO certificate_serials (type_code, issuer_code, last) VALUES ($1, $2, $3)
+         ON CONFLICT (type_code, issuer_code) DO UPDATE SET last = certificate_serials.last + $3 RETURNING last",
+    )
+    .bind(type_code)
+    .bind(issuer_code)
+    .bind(count)
+    .fetch_one(conn)
+    .await
+}
+
 pub struct NewCertificate<'a> {
     pub id: &'a str,
     pub type_code: &'a str,

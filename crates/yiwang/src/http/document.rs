@@ -8,8 +8,8 @@
 //! test calls every operation of the document anonymously and checks it against this list.
 
 use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, ResponseBuilder};
 
 use super::auth::SESSION_COOKIE;
@@ -163,7 +163,12 @@ fn complete_operation(operation: &mut Operation, access: Access, has_path_parame
             } else {
                 Ref::from_schema_name("ErrorBody").into()
             };
-            RefOr::T(ResponseBuilder::new().description(description).content("application/json", Content::new(Some(body))).build())
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", Content::new(Some(body)))
+                    .build(),
+            )
         });
     }
 }

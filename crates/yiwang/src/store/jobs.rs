@@ -106,8 +106,8 @@ pub async fn complete(store: &Store, id: i64, worker: &str) -> Result<(), sqlx::
     .bind(worker)
     .bind(now_ms())
     .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await.map(drop)
 }
 

@@ -288,4 +288,3 @@ async fn a_server_killed_at_random_moments_loses_no_acknowledged_write() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
-

@@ -83,7 +83,8 @@ async fn two_nodes_on_one_database_serve_alike_and_run_each_job_once() {
     // recurring ones, each to be claimed by exactly one node.
     let mut tx = first.state.store.begin_write().await.unwrap();
     for n in 0..40 {
-        let job = NewJob { dedupe_key: Some(format!("two-nodes-{n}")), ..NewJob::now("ledger.checkpoint", json!(null)) };
+        let job =
+            NewJob { dedupe_key: Some(format!("two-nodes-{n}")), ..NewJob::now("ledger.checkpoint", json!(null)) };
         assert!(jobs::enqueue(&mut tx, job).await.unwrap());
     }
     tx.commit().await.unwrap();
@@ -95,10 +96,8 @@ async fn two_nodes_on_one_database_serve_alike_and_run_each_job_once() {
     let pool = first.state.store.pool();
     let started = Instant::now();
     loop {
-        let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state <> 'done'")
-            .fetch_one(pool)
-            .await
-            .unwrap();
+        let waiting: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state <> 'done'").fetch_one(pool).await.unwrap();
         if waiting == 0 {
             break;
         }

@@ -11,6 +11,8 @@ mod catalog;
 mod crash;
 mod drafts;
 mod evaluation;
+#[cfg(feature = "nats")]
+mod events;
 mod exchange;
 mod instant;
 mod ledger;

@@ -230,6 +230,18 @@ fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
             })
         }),
     );
+    handlers.insert(
+        "jobs.purge_done",
+        Arc::new(|store, _| {
+            Box::pin(async move {
+                let mut conn = store.pool().acquire().await.map_err(|e| e.to_string())?;
+                let before = store::now_ms() - DONE_JOBS_KEPT.as_millis() as i64;
+                let deleted = store::jobs::purge_done(&mut conn, before).await.map_err(|e| e.to_string())?;
+                tracing::debug!(deleted, "deleted finished jobs");
+                Ok(())
+            })
+        }),
+    );
     #[cfg(feature = "nats")]
     if let Some(settings) = state.config.nats.clone() {
         let publisher = Arc::new(events::Publisher::new(settings));
@@ -258,6 +270,8 @@ fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
     handlers
 }
 
+/// How long a finished job stays in the table (which node ran it, for an operator).
+const DONE_JOBS_KEPT: Duration = Duration::from_secs(24 * 3600);
 /// How often a node checks for publications from other nodes to re-index.
 const SEARCH_REFRESH: Duration = Duration::from_secs(5);
 /// Guide views are saved every this many refreshes.
@@ -301,6 +315,7 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
     let mut recurring = vec![
         Recurring { kind: "identity.purge_expired", every: Duration::from_secs(3600) },
         Recurring { kind: "outbox.purge_published", every: Duration::from_secs(3600) },
+        Recurring { kind: "jobs.purge_done", every: Duration::from_secs(3600) },
         Recurring { kind: "ledger.checkpoint", every: Duration::from_secs(5) },
         Recurring { kind: "applications.raise_alarms", every: Duration::from_secs(60) },
         Recurring { kind: "workorders.raise_alarms", every: Duration::from_secs(60) },

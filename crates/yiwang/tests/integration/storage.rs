@@ -106,3 +106,40 @@ async fn the_worker_runs_recurring_jobs() {
     assert_eq!(done, 1, "one purge job per period, run by the worker");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn done_jobs_past_a_day_are_deleted_failed_and_pending_ones_stay() {
+    let (store, _dir) = TestApp::store_only().await;
+    let day = 24 * 3600 * 1000;
+    let now = yiwang::store::now_ms();
+    let mut tx = store.begin_write().await.unwrap();
+    for (key, run_at) in
+        [("old_done", now - 2 * day), ("old_failed", now - 2 * day), ("old_pending", now - 2 * day), ("new_done", now)]
+    {
+        let job = NewJob {
+            kind: "test.job",
+            payload: json!({}),
+            run_at_ms: run_at,
+            dedupe_key: Some(key.into()),
+            max_attempts: 1,
+        };
+        jobs::enqueue(&mut tx, job).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    for (key, state) in [("old_done", "done"), ("old_failed", "failed"), ("new_done", "done")] {
+        sqlx::query("UPDATE jobs SET state = $1 WHERE dedupe_key = $2")
+            .bind(state)
+            .bind(key)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    let mut conn = store.pool().acquire().await.unwrap();
+    assert_eq!(jobs::purge_done(&mut conn, now - day).await.unwrap(), 1);
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT dedupe_key FROM jobs WHERE kind = 'test.job' ORDER BY dedupe_key")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(left, ["new_done", "old_failed", "old_pending"]);
+}

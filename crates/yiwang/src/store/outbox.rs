@@ -1,6 +1,7 @@
 //! The transactional outbox: a domain change writes its event here in the same transaction, so an
-//! event exists exactly when its change does. A publisher (NATS JetStream, when configured) forwards
-//! rows and stamps `published_at`.
+//! event exists exactly when its change does. A publisher (NATS JetStream, when configured; see
+//! `crate::events`) forwards rows and stamps `published_at`; published rows are deleted after a
+//! retention period, unpublished ones never.
 
 use serde::Serialize;
 

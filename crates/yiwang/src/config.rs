@@ -28,6 +28,21 @@ pub struct FileConfig {
     pub rectification_days: Option<u32>,
     /// Sign-in through the city's unified identity platform (统一身份认证); absent: off.
     pub oidc: Option<FileOidc>,
+    /// Days a published outbox event is kept before it is deleted (default 7).
+    pub outbox_retention_days: Option<u32>,
+    /// Publishing the outbox to NATS JetStream; absent: events stay in the outbox.
+    pub nats: Option<FileNats>,
+}
+
+/// The `[nats]` section of the file; every field optional here, checked in [`NatsConfig`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileNats {
+    pub url: Option<String>,
+    pub stream: Option<String>,
+    pub subject_prefix: Option<String>,
+    pub token: Option<SecretString>,
+    pub credentials_file: Option<PathBuf>,
 }
 
 /// The `[oidc]` section of the file; every field optional here, checked in [`OidcConfig`].
@@ -82,6 +97,93 @@ pub struct Config {
     pub evaluation: crate::evaluation::Settings,
     /// Sign-in through the city's identity platform; `None`: only local accounts.
     pub oidc: Option<OidcConfig>,
+    /// Days a published outbox event is kept; unpublished events are kept until published.
+    pub outbox_retention_days: u32,
+    /// Where the outbox is published; `None`: nowhere, events stay in the outbox.
+    pub nats: Option<NatsConfig>,
+}
+
+/// Where and how the outbox is published to NATS JetStream. `Debug` never shows the token.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// One server URL (`nats://host:4222`, `tls://…`) or several separated by commas.
+    pub url: String,
+    /// The JetStream stream the events go to; created when missing.
+    pub stream: String,
+    /// Put before an event's topic to make its subject: `yiwang.` + `workorder.intake`.
+    pub subject_prefix: String,
+    /// A token the server requires (`authorization { token: … }`).
+    pub token: Option<SecretString>,
+    /// A `.creds` file (a user JWT and its NKey seed) for servers run in operator mode.
+    pub credentials_file: Option<PathBuf>,
+}
+
+pub const DEFAULT_NATS_STREAM: &str = "YIWANG";
+pub const DEFAULT_NATS_SUBJECT_PREFIX: &str = "yiwang.";
+
+impl NatsConfig {
+    /// The settings from the file's `[nats]` section and the `YIWANG_NATS_*` variables (`env`),
+    /// which win. `None` when neither names a URL.
+    fn resolve(file: Option<FileNats>, env: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let file = file.unwrap_or_default();
+        let Some(url) = env("YIWANG_NATS_URL").or(file.url) else {
+            return Ok(None);
+        };
+        let config = NatsConfig {
+            url,
+            stream: env("YIWANG_NATS_STREAM").or(file.stream).unwrap_or_else(|| DEFAULT_NATS_STREAM.into()),
+            subject_prefix: env("YIWANG_NATS_SUBJECT_PREFIX")
+                .or(file.subject_prefix)
+                .unwrap_or_else(|| DEFAULT_NATS_SUBJECT_PREFIX.into()),
+            token: env("YIWANG_NATS_TOKEN").map(SecretString::from).or(file.token),
+            credentials_file: env("YIWANG_NATS_CREDENTIALS_FILE").map(PathBuf::from).or(file.credentials_file),
+        };
+        config.check()?;
+        Ok(Some(config))
+    }
+
+    /// Settings for tests: a server at `url`, this stream and prefix, no credentials.
+    pub fn for_tests(url: &str, stream: &str, subject_prefix: &str) -> Self {
+        let config = NatsConfig {
+            url: url.into(),
+            stream: stream.into(),
+            subject_prefix: subject_prefix.into(),
+            token: None,
+            credentials_file: None,
+        };
+        config.check().expect("valid test settings");
+        config
+    }
+
+    /// Refuses what the server would refuse later, one event at a time.
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |message: String| Err(ConfigError::Nats(message));
+        for server in self.url.split(',').map(str::trim) {
+            if !["nats://", "tls://"].iter().any(|scheme| server.starts_with(scheme)) {
+                return bad(format!("[nats] url must be nats:// or tls:// URLs, not {server:?}"));
+            }
+        }
+        let special = |c: char| c.is_whitespace() || matches!(c, '*' | '>');
+        if self.stream.is_empty() || self.stream.chars().any(|c| special(c) || matches!(c, '.' | '/' | '\\')) {
+            return bad(format!(
+                "[nats] stream must be a name without spaces, dots, slashes, * or >, not {:?}",
+                self.stream
+            ));
+        }
+        let prefix = &self.subject_prefix;
+        let tokens_ok = prefix.strip_suffix('.').is_some_and(|p| p.split('.').all(|t| !t.is_empty()));
+        if !tokens_ok || prefix.chars().any(special) {
+            return bad(format!(
+                "[nats] subject_prefix must be subject tokens ending with a dot, like \"yiwang.\", not {prefix:?}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The subject an event of `topic` is published on.
+    pub fn subject(&self, topic: &str) -> String {
+        format!("{}{topic}", self.subject_prefix)
+    }
 }
 
 /// How yiwang signs people in through the city's unified identity platform (统一身份认证), an
@@ -201,6 +303,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: Box<toml::de::Error> },
     #[error("OIDC sign-in: {0}")]
     Oidc(String),
+    #[error("NATS publishing: {0}")]
+    Nats(String),
 }
 
 impl Config {
@@ -218,8 +322,9 @@ impl Config {
             overrides.database_url.clone().or(file.database_url).unwrap_or_else(|| sqlite_url(&data_dir).into());
         let listen = listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
         let public_url = file.public_url.unwrap_or_else(|| format!("http://{listen}"));
-        let oidc =
-            OidcConfig::resolve(file.oidc, |key| std::env::var(key).ok().filter(|v| !v.is_empty()), &public_url)?;
+        let env = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
+        let oidc = OidcConfig::resolve(file.oidc, env, &public_url)?;
+        let nats = NatsConfig::resolve(file.nats, env)?;
         Ok(Config {
             listen,
             metrics_listen: metrics_listen.or(file.metrics_listen),
@@ -239,6 +344,8 @@ impl Config {
                 rectification_days: file.rectification_days.unwrap_or(7).max(1),
             },
             oidc,
+            outbox_retention_days: file.outbox_retention_days.unwrap_or(7),
+            nats,
         })
     }
 
@@ -259,6 +366,8 @@ impl Config {
             instant_approval_app: DEFAULT_INSTANT_APPROVAL_APP.into(),
             evaluation: crate::evaluation::Settings::default(),
             oidc: None,
+            outbox_retention_days: 7,
+            nats: None,
         }
     }
 
@@ -333,6 +442,42 @@ mod tests {
         let file: FileConfig = toml::from_str("[oidc]\nissuer = \"https://ids.example.gov.cn\"\n").unwrap();
         assert!(matches!(OidcConfig::resolve(file.oidc, |_| None, ""), Err(ConfigError::Oidc(_))), "client_id missing");
         assert!(OidcConfig::resolve(None, |_| None, "").unwrap().is_none(), "no section, no issuer: off");
+    }
+
+    #[test]
+    fn nats_section_defaults_env_checks_and_token_hidden() {
+        let file: FileConfig =
+            toml::from_str("[nats]\nurl = \"nats://127.0.0.1:4222\"\ntoken = \"t0ken-value\"\n").unwrap();
+        let nats = NatsConfig::resolve(file.nats, |_| None).unwrap().unwrap();
+        assert_eq!(
+            (nats.stream.as_str(), nats.subject_prefix.as_str()),
+            (DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX)
+        );
+        assert_eq!(nats.subject("workorder.intake"), "yiwang.workorder.intake");
+        assert!(!format!("{nats:?}").contains("t0ken-value"), "the token must not appear in Debug");
+
+        let env = |key: &str| match key {
+            "YIWANG_NATS_URL" => Some("nats://a:4222, nats://b:4222".to_owned()),
+            "YIWANG_NATS_SUBJECT_PREFIX" => Some("city.zhuhai.".to_owned()),
+            _ => None,
+        };
+        let nats = NatsConfig::resolve(None, env).unwrap().unwrap();
+        assert_eq!(nats.subject("catalog.item_published"), "city.zhuhai.catalog.item_published");
+
+        for (key, value) in
+            [("url", "http://x:4222"), ("stream", "yi.wang"), ("subject_prefix", "yiwang"), ("subject_prefix", "a..")]
+        {
+            let env = |k: &str| match k {
+                "YIWANG_NATS_URL" if key != "url" => Some("nats://127.0.0.1:4222".to_owned()),
+                _ if k == format!("YIWANG_NATS_{}", key.to_uppercase()) => Some(value.to_owned()),
+                _ => None,
+            };
+            assert!(
+                matches!(NatsConfig::resolve(None, env), Err(ConfigError::Nats(_))),
+                "{key} = {value:?} is refused"
+            );
+        }
+        assert!(NatsConfig::resolve(None, |_| None).unwrap().is_none(), "no URL: no publishing");
     }
 
     #[test]

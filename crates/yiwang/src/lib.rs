@@ -17,6 +17,8 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod evaluation;
+#[cfg(feature = "nats")]
+pub mod events;
 pub mod exchange;
 pub mod grid;
 pub mod http;
@@ -85,6 +87,8 @@ pub enum StartError {
     Classifier(#[from] workorders::classifier::ClassifierLoadError),
     #[error("OIDC sign-in: {0}")]
     Oidc(String),
+    #[error("a [nats] section is configured but this build has no NATS support (cargo feature `nats`)")]
+    NoNatsSupport,
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
     #[error("server: {0}")]
@@ -93,6 +97,9 @@ pub enum StartError {
 
 /// Opens the database (applying migrations) and loads what every request needs.
 pub async fn open(config: Config) -> Result<AppState, StartError> {
+    if config.nats.is_some() && !cfg!(feature = "nats") {
+        return Err(StartError::NoNatsSupport);
+    }
     std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?;
     let store = Store::open(config.database_url()).await?;
     calendar::seed_if_empty(&store).await?;
@@ -208,6 +215,48 @@ fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
             })
         }),
     );
+    let retention_ms = i64::from(state.config.outbox_retention_days) * 24 * 3600 * 1000;
+    handlers.insert(
+        "outbox.purge_published",
+        Arc::new(move |store, _| {
+            Box::pin(async move {
+                let mut conn = store.pool().acquire().await.map_err(|e| e.to_string())?;
+                let before = store::now_ms() - retention_ms;
+                let deleted = store::outbox::purge_published(&mut conn, before).await.map_err(|e| e.to_string())?;
+                if deleted > 0 {
+                    tracing::info!(deleted, "deleted published outbox events past their retention");
+                }
+                Ok(())
+            })
+        }),
+    );
+    handlers.insert(
+        "jobs.purge_done",
+        Arc::new(|store, _| {
+            Box::pin(async move {
+                let mut conn = store.pool().acquire().await.map_err(|e| e.to_string())?;
+                let before = store::now_ms() - DONE_JOBS_KEPT.as_millis() as i64;
+                let deleted = store::jobs::purge_done(&mut conn, before).await.map_err(|e| e.to_string())?;
+                tracing::debug!(deleted, "deleted finished jobs");
+                Ok(())
+            })
+        }),
+    );
+    #[cfg(feature = "nats")]
+    if let Some(settings) = state.config.nats.clone() {
+        let publisher = Arc::new(events::Publisher::new(settings));
+        handlers.insert(
+            "outbox.publish",
+            Arc::new(move |store, _| {
+                let publisher = publisher.clone();
+                Box::pin(async move {
+                    let published = publisher.publish_pending(&store).await.map_err(|e| e.to_string())?;
+                    tracing::debug!(published, "published outbox events to NATS JetStream");
+                    Ok(())
+                })
+            }),
+        );
+    }
     handlers.insert(
         "identity.purge_expired",
         Arc::new(|store, _| {
@@ -221,6 +270,8 @@ fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
     handlers
 }
 
+/// How long a finished job stays in the table (which node ran it, for an operator).
+const DONE_JOBS_KEPT: Duration = Duration::from_secs(24 * 3600);
 /// How often a node checks for publications from other nodes to re-index.
 const SEARCH_REFRESH: Duration = Duration::from_secs(5);
 /// Guide views are saved every this many refreshes.
@@ -261,20 +312,27 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
     let (shutdown, receiver) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
 
+    let mut recurring = vec![
+        Recurring { kind: "identity.purge_expired", every: Duration::from_secs(3600) },
+        Recurring { kind: "outbox.purge_published", every: Duration::from_secs(3600) },
+        Recurring { kind: "jobs.purge_done", every: Duration::from_secs(3600) },
+        Recurring { kind: "ledger.checkpoint", every: Duration::from_secs(5) },
+        Recurring { kind: "applications.raise_alarms", every: Duration::from_secs(60) },
+        Recurring { kind: "workorders.raise_alarms", every: Duration::from_secs(60) },
+        Recurring { kind: "exchange.detect_alerts", every: Duration::from_secs(60) },
+        Recurring { kind: "evaluation.default_ratings", every: Duration::from_secs(600) },
+        Recurring { kind: "evaluation.raise_overdue", every: Duration::from_secs(60) },
+    ];
+    // `open` refused a `[nats]` section in a build without NATS support.
+    if state.config.nats.is_some() {
+        recurring.push(Recurring { kind: "outbox.publish", every: Duration::from_secs(1) });
+    }
     let worker = Worker {
         store: state.store.clone(),
         // The port tells apart nodes that share a host (and, in tests, a process).
         name: format!("{}-{}-{}", hostname(), std::process::id(), addr.port()),
         handlers: job_handlers(&state),
-        recurring: vec![
-            Recurring { kind: "identity.purge_expired", every: Duration::from_secs(3600) },
-            Recurring { kind: "ledger.checkpoint", every: Duration::from_secs(5) },
-            Recurring { kind: "applications.raise_alarms", every: Duration::from_secs(60) },
-            Recurring { kind: "workorders.raise_alarms", every: Duration::from_secs(60) },
-            Recurring { kind: "exchange.detect_alerts", every: Duration::from_secs(60) },
-            Recurring { kind: "evaluation.default_ratings", every: Duration::from_secs(600) },
-            Recurring { kind: "evaluation.raise_overdue", every: Duration::from_secs(60) },
-        ],
+        recurring,
         idle_wait: Duration::from_millis(state.config.worker_idle_ms),
     };
     let worker_stop = receiver.clone();

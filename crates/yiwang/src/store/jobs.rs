@@ -131,6 +131,17 @@ pub async fn fail(store: &Store, job: &Job, error: &str) -> Result<(), sqlx::Err
     tx.commit().await.map(drop)
 }
 
+/// Deletes jobs done that were due before `before_ms`, so recurring work (the outbox is published
+/// every second) does not grow the table forever. Failed jobs stay for an operator.
+pub async fn purge_done(conn: &mut Conn, before_ms: i64) -> Result<u64, sqlx::Error> {
+    let deleted = sqlx::query("DELETE FROM jobs WHERE state = 'done' AND run_at < $1")
+        .bind(before_ms)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(deleted)
+}
+
 /// 10 s, 20 s, 40 s, … capped at an hour.
 pub fn backoff_ms(attempts: i64) -> i64 {
     let exponent = attempts.clamp(1, 20) - 1;

@@ -1,6 +1,7 @@
 //! The transactional outbox: a domain change writes its event here in the same transaction, so an
-//! event exists exactly when its change does. A publisher (NATS JetStream, when configured) forwards
-//! rows and stamps `published_at`.
+//! event exists exactly when its change does. A publisher (NATS JetStream, when configured; see
+//! `crate::events`) forwards rows and stamps `published_at`; published rows are deleted after a
+//! retention period, unpublished ones never.
 
 use serde::Serialize;
 
@@ -39,11 +40,12 @@ pub(super) async fn insert(conn: &mut Conn, events: &[PendingEvent]) -> Result<(
     Ok(())
 }
 
+/// An event as stored: its payload is the JSON text written by [`append`], forwarded as it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEvent {
     pub id: i64,
     pub topic: String,
-    pub payload: serde_json::Value,
+    pub payload: String,
 }
 
 /// Events not yet published, oldest first.
@@ -53,10 +55,35 @@ pub async fn pending(conn: &mut Conn, limit: i64) -> Result<Vec<OutboxEvent>, sq
             .bind(limit)
             .fetch_all(conn)
             .await?;
-    rows.into_iter()
-        .map(|(id, topic, payload)| {
-            let payload = serde_json::from_str(&payload).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-            Ok(OutboxEvent { id, topic, payload })
-        })
-        .collect()
+    Ok(rows.into_iter().map(|(id, topic, payload)| OutboxEvent { id, topic, payload }).collect())
+}
+
+/// Stamps these events published at `at_ms`. Called only after the broker acknowledged them.
+pub async fn mark_published(conn: &mut Conn, ids: &[i64], at_ms: i64) -> Result<(), sqlx::Error> {
+    for chunk in ids.chunks(ROWS_PER_INSERT) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!("UPDATE outbox SET published_at = $1 WHERE id IN ({})", placeholders.join(", "));
+        // Only placeholders are spliced in; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at_ms);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// How many events wait to be published.
+pub async fn backlog(conn: &mut Conn) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL").fetch_one(conn).await
+}
+
+/// Deletes events published before `before_ms`; unpublished events are never deleted.
+pub async fn purge_published(conn: &mut Conn, before_ms: i64) -> Result<u64, sqlx::Error> {
+    let deleted = sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
+        .bind(before_ms)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(deleted)
 }

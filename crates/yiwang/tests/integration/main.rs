@@ -12,6 +12,8 @@ mod catalog;
 mod crash;
 mod drafts;
 mod evaluation;
+#[cfg(feature = "nats")]
+mod events;
 mod exchange;
 mod instant;
 mod ledger;

@@ -23,7 +23,7 @@ async fn outbox_rows_exist_exactly_when_their_transaction_commits() {
     let pending = outbox::pending(&mut conn, 100).await.unwrap();
     let topics: Vec<&str> = pending.iter().map(|e| e.topic.as_str()).collect();
     assert_eq!(topics, ["test.committed"]);
-    assert_eq!(pending[0].payload, json!({"n": 2}));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&pending[0].payload).unwrap(), json!({"n": 2}));
     app.stop().await;
 }
 
@@ -169,4 +169,41 @@ async fn a_database_of_the_previous_release_is_migrated_at_start_and_keeps_its_r
             .await
             .unwrap();
     assert_eq!(finished, ("done".to_owned(), Some("upgraded-node".to_owned())));
+}
+
+#[tokio::test]
+async fn done_jobs_past_a_day_are_deleted_failed_and_pending_ones_stay() {
+    let (store, _dir) = TestApp::store_only().await;
+    let day = 24 * 3600 * 1000;
+    let now = yiwang::store::now_ms();
+    let mut tx = store.begin_write().await.unwrap();
+    for (key, run_at) in
+        [("old_done", now - 2 * day), ("old_failed", now - 2 * day), ("old_pending", now - 2 * day), ("new_done", now)]
+    {
+        let job = NewJob {
+            kind: "test.job",
+            payload: json!({}),
+            run_at_ms: run_at,
+            dedupe_key: Some(key.into()),
+            max_attempts: 1,
+        };
+        jobs::enqueue(&mut tx, job).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    for (key, state) in [("old_done", "done"), ("old_failed", "failed"), ("new_done", "done")] {
+        sqlx::query("UPDATE jobs SET state = $1 WHERE dedupe_key = $2")
+            .bind(state)
+            .bind(key)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    let mut conn = store.pool().acquire().await.unwrap();
+    assert_eq!(jobs::purge_done(&mut conn, now - day).await.unwrap(), 1);
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT dedupe_key FROM jobs WHERE kind = 'test.job' ORDER BY dedupe_key")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(left, ["new_done", "old_failed", "old_pending"]);
 }

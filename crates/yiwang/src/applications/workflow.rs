@@ -93,6 +93,17 @@ pub async fn set(
     .bind(now_ms())
     .execute(&mut *tx)
     .await?;
+    let change = serde_json::json!({"item": item_code, "steps": steps});
+    crate::store::outbox::append(&mut tx, "workflow.set", &change)?;
+    crate::ledger::append(
+        &mut tx,
+        crate::ledger::Entry {
+            kind: "workflow.set",
+            subject: format!("workflow:{item_code}"),
+            actor: crate::ledger::actor(Some(actor.account_id)),
+            payload: change.to_string().as_bytes(),
+        },
+    )?;
     tx.commit().await?;
     items.forget(item_code);
     Ok(())

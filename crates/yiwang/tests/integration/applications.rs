@@ -310,6 +310,13 @@ async fn a_joint_review_needs_every_department_and_can_go_back() {
     let stored = ok(editor.get(&path).await).await;
     assert_eq!(stored[1], steps[1]);
     assert_eq!(stored[0]["all"], false, "one approval moves an ordinary step on");
+    let logged: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM ledger_leaves WHERE kind = 'workflow.set' AND subject = $1")
+            .bind(format!("workflow:{item}"))
+            .fetch_one(app.state.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(logged, 1, "the change is in the evidence log, the refused ones are not");
 
     let resident = app.login(RESIDENT).await;
     let sha256 = uploaded(&resident, b"%PDF-1.7 scan").await;

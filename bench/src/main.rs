@@ -8,6 +8,7 @@
 //!     cargo run --release -p yiwang-bench -- instant-approval --applicants 32 --applications 10000
 //!     cargo run --release -p yiwang-bench -- gateway --clients 16 --seconds 10 [--database-url URL]
 //!     cargo run --release -p yiwang-bench -- open-data --clients 16 --seconds 10   (needs pip install datasette)
+//!     cargo run --release -p yiwang-bench -- scale --database-url postgres://… --workorders 10000000 --applications 1000000
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,6 +17,7 @@ use std::time::Instant;
 mod catalogue_search;
 mod exchange;
 mod instant_approval;
+mod scale;
 mod workorder_intake;
 
 use clap::{Parser, Subcommand};
@@ -111,6 +113,27 @@ enum Scenario {
         /// An empty PostgreSQL database to run against instead of SQLite.
         #[arg(long)]
         database_url: Option<String>,
+    },
+    /// Load at scale: a PostgreSQL database (`yiwang_scale` beside the one named) filled with N
+    /// synthetic work orders and applications, then the latency of the supervisor's board, the
+    /// statistics, the work-order lists and the applications' lists over HTTP.
+    Scale {
+        /// A PostgreSQL server (any database on it); the run makes and drops `yiwang_scale`.
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 10_000_000)]
+        workorders: i64,
+        #[arg(long, default_value_t = 1_000_000)]
+        applications: i64,
+        /// Timed requests per measurement (after a warm-up).
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        /// Keep the filled database afterwards.
+        #[arg(long)]
+        keep: bool,
+        /// Measure a database kept by an earlier run instead of filling a new one.
+        #[arg(long)]
+        reuse: bool,
     },
 }
 
@@ -294,6 +317,9 @@ async fn main() {
         }
         Scenario::WorkorderIntake { operators, orders, database_url } => {
             workorder_intake::run(operators, orders, database_url).await;
+        }
+        Scenario::Scale { database_url, workorders, applications, samples, keep, reuse } => {
+            scale::run(scale::Options { database_url, workorders, applications, samples, keep, reuse }).await;
         }
         Scenario::CatalogueSearch { items, samples, shared_data } => {
             catalogue_search::run(items, samples, &shared_data).await;

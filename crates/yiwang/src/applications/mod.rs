@@ -695,10 +695,9 @@ pub async fn workbench(store: &Store, actor: &Principal) -> Result<Vec<Applicati
     {
         let mut conn = store.pool().acquire().await?;
         for code in &departments {
-            rows.extend(store::select(&mut conn, None, None, Some(code), 200, 0).await?);
+            rows.extend(store::select_open(&mut conn, code, 200).await?);
         }
     }
-    rows.retain(|r| State::parse(&r.state).is_some_and(|s| !s.is_closed()));
     rows.sort_by_key(|r| (r.deadline_at.is_none(), r.deadline_at, r.submitted_at));
     let mut views = Vec::with_capacity(rows.len());
     for row in rows.into_iter().take(200) {

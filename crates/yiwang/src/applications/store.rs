@@ -188,8 +188,14 @@ pub struct ApplicationRow {
     pub updated_at: i64,
 }
 
+const SELECT: &str = "SELECT a.id, a.number, a.item_code, a.item_version, a.item_name, a.situation_code,
+        a.department_id, d.code AS department_code, d.name AS department_name, r.path AS region_path, a.applicant_id,
+        a.state, a.resume_state, a.form, a.clock, a.deadline_at, a.alarm, a.review_step, a.submitted_at, a.updated_at
+     FROM applications a JOIN departments d ON d.id = a.department_id JOIN regions r ON r.code = d.region_code";
+
 /// One application by number, or (number `None`) a page of them filtered by applicant and
-/// department codes, newest first.
+/// department codes, newest first. Only the conditions given are in the SQL, and a department is
+/// matched by its id, so that the planner walks the (department, submitted) index in order.
 pub async fn select(
     conn: &mut Conn,
     number: Option<&str>,
@@ -198,19 +204,51 @@ pub async fn select(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<ApplicationRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT a.id, a.number, a.item_code, a.item_version, a.item_name, a.situation_code,
-                a.department_id, d.code AS department_code, d.name AS department_name, r.path AS region_path, a.applicant_id,
-                a.state, a.resume_state, a.form, a.clock, a.deadline_at, a.alarm, a.review_step, a.submitted_at, a.updated_at
-         FROM applications a JOIN departments d ON d.id = a.department_id JOIN regions r ON r.code = d.region_code
-         WHERE ($1 IS NULL OR a.number = $1) AND ($2 IS NULL OR a.applicant_id = $2) AND ($3 IS NULL OR d.code = $3)
-         ORDER BY a.submitted_at DESC, a.id DESC LIMIT $4 OFFSET $5",
-    )
-    .bind(number)
-    .bind(applicant_id)
+    let mut conditions = Vec::new();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if number.is_some() {
+        conditions.push(format!("a.number = {}", next()));
+    }
+    if applicant_id.is_some() {
+        conditions.push(format!("a.applicant_id = {}", next()));
+    }
+    if department_code.is_some() {
+        conditions.push(format!("a.department_id = (SELECT id FROM departments WHERE code = {})", next()));
+    }
+    let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+    let sql = format!("{SELECT}{filter} ORDER BY a.submitted_at DESC, a.id DESC LIMIT {} OFFSET {}", next(), next());
+    // Only placeholders are spliced in; every value is bound.
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    if let Some(number) = number {
+        query = query.bind(number);
+    }
+    if let Some(applicant) = applicant_id {
+        query = query.bind(applicant);
+    }
+    if let Some(code) = department_code {
+        query = query.bind(code);
+    }
+    query.bind(limit).bind(offset).fetch_all(conn).await
+}
+
+/// A department's open applications (not yet decided and delivered), those whose time runs
+/// out first at the top.
+pub async fn select_open(
+    conn: &mut Conn,
+    department_code: &str,
+    limit: i64,
+) -> Result<Vec<ApplicationRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE a.department_id = (SELECT id FROM departments WHERE code = $1)
+           AND a.state IN ('submitted', 'accepted', 'supplement_requested', 'approved')
+         ORDER BY CASE WHEN a.deadline_at IS NULL THEN 1 ELSE 0 END, a.deadline_at, a.submitted_at LIMIT $2"
+    )))
     .bind(department_code)
     .bind(limit)
-    .bind(offset)
     .fetch_all(conn)
     .await
 }

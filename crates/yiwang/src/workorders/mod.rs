@@ -899,23 +899,29 @@ pub async fn board(store: &Store, routing: &Routing, actor: &Principal) -> Resul
         return Err(WorkOrderError::Forbidden);
     }
     let scope = || store::Scope { region_paths: paths.iter().map(String::as_str).collect(), ..Default::default() };
-    let open = vec!["pending", "dispatched", "signed", "replied"];
     let mut conn = store.pool().acquire().await?;
-    let all_open: Vec<Summary> =
-        store::select_urgent(&mut conn, &store::Filter { states: open, scope: scope(), ..Default::default() }, 1000)
-            .await?
-            .iter()
-            .map(|r| summary(routing, r))
-            .collect();
-    let pick = |keep: &dyn Fn(&Summary) -> bool| all_open.iter().filter(|s| keep(s)).cloned().collect::<Vec<_>>();
+    // Each section is its own query of the open orders, most urgent first, up to 1,000 each: at
+    // city scale there are thousands of overdue orders, and one list of the 1,000 most urgent
+    // would hold only those and leave the other sections empty.
+    let mut section = async |condition: &'static str| -> Result<Vec<Summary>> {
+        let filter = store::Filter { condition: Some(condition), scope: scope(), ..Default::default() };
+        Ok(store::select_urgent(&mut conn, &filter, 1000).await?.iter().map(|r| summary(routing, r)).collect())
+    };
     Ok(Board {
-        near_due: pick(&|s| s.alarm == "yellow"),
-        overdue: pick(&|s| s.alarm == "red"),
-        returned: pick(&|s| s.returned && s.state == State::Pending),
-        reopened: pick(&|s| s.reopened),
-        extension_requests: pick(&|s| s.extension_requested),
+        near_due: section(BOARD_NEAR_DUE).await?,
+        overdue: section(BOARD_OVERDUE).await?,
+        returned: section(BOARD_RETURNED).await?,
+        reopened: section(BOARD_REOPENED).await?,
+        extension_requests: section(BOARD_EXTENSIONS).await?,
     })
 }
+
+const BOARD_NEAR_DUE: &str = "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.alarm = 'yellow'";
+const BOARD_OVERDUE: &str = "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.alarm = 'red'";
+const BOARD_RETURNED: &str = "w.state = 'pending' AND w.returned = 1";
+const BOARD_REOPENED: &str = "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.reopened = 1";
+const BOARD_EXTENSIONS: &str =
+    "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.extension_days IS NOT NULL";
 
 /// Takes a step on an order.
 pub async fn act(

@@ -5,10 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::model::{Satisfaction, State};
 use super::routing::Routing;
 use super::{Result, WorkOrderError, invalid};
 use crate::identity::{Principal, Role};
@@ -48,21 +47,18 @@ pub struct Stats {
     pub open_points: Vec<[f64; 2]>,
 }
 
-type Line = (
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-);
+/// One group of orders: (channel, first-level category code, department name, orders, closed, closed on time, closed with a closing time, their handling
+/// milliseconds, rated satisfied or better, rated basically satisfied, rated dissatisfied or worse).
+type Group = (String, Option<String>, Option<String>, i64, i64, i64, i64, i64, i64, i64, i64);
 
-/// Figures for orders taken in from `from` to `to` (China days, inclusive).
+/// An open order: (grid, latitude, longitude) in micro-degrees.
+type OpenLine = (Option<String>, Option<i64>, Option<i64>);
+
+const OPEN_STATES: &str = "('pending', 'dispatched', 'signed', 'replied')";
+
+/// Figures for orders taken in from `from` to `to` (China days, inclusive). The database does
+/// the counting (one grouped pass over the period, and the period's open orders for the map),
+/// so what travels to the app is a few hundred groups and a line per day, not every order of the period.
 pub async fn compute(
     store: &Store,
     routing: &Routing,
@@ -87,31 +83,67 @@ pub async fn compute(
     let start = china_midnight(from);
     let end = china_midnight(to + chrono::TimeDelta::days(1));
     let scope: Vec<String> = (0..paths.len()).map(|i| format!("r.path LIKE ${}", i + 3)).collect();
-    let sql = format!(
-        "SELECT w.channel, w.category_code, d.name, w.created_at, w.closed_at, w.deadline_at, w.state, w.satisfaction,
-                w.grid_code, w.lat_e6, w.lon_e6
+    let scope = scope.join(" OR ");
+    let period = format!("w.created_at >= $1 AND w.created_at < $2 AND w.emergency IS NULL AND ({scope})");
+    // China days: UTC milliseconds shifted by eight hours, in whole days (integer division on
+    // both backends; every instant here is after 1970).
+    let grouped = format!(
+        "SELECT w.channel, substr(w.category_code, 1, 2), d.name, COUNT(*),
+                SUM(CASE WHEN w.state = 'closed' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN w.state = 'closed' AND w.closed_at < w.deadline_at THEN 1 ELSE 0 END),
+                SUM(CASE WHEN w.state = 'closed' AND w.closed_at IS NOT NULL THEN 1 ELSE 0 END),
+                CAST(SUM(CASE WHEN w.state = 'closed' AND w.closed_at IS NOT NULL THEN w.closed_at - w.created_at ELSE 0 END) AS BIGINT),
+                SUM(CASE WHEN w.satisfaction IN ('very_satisfied', 'satisfied') THEN 1 ELSE 0 END),
+                SUM(CASE WHEN w.satisfaction = 'basically_satisfied' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN w.satisfaction IN ('dissatisfied', 'very_dissatisfied') THEN 1 ELSE 0 END)
          FROM workorders w JOIN regions r ON r.code = w.region_code LEFT JOIN departments d ON d.id = w.department_id
-         WHERE w.created_at >= $1 AND w.created_at < $2 AND w.emergency IS NULL AND ({})",
-        scope.join(" OR ")
+         WHERE {period}
+         GROUP BY w.channel, substr(w.category_code, 1, 2), d.name"
     );
-    // Only placeholders are spliced in; every value is bound.
-    let mut query = sqlx::query_as::<_, Line>(sqlx::AssertSqlSafe(sql)).bind(start).bind(end);
+    let daily = format!(
+        "SELECT (w.created_at + 28800000) / 86400000, COUNT(*) FROM workorders w JOIN regions r ON r.code = w.region_code
+         WHERE {period} GROUP BY (w.created_at + 28800000) / 86400000"
+    );
+    let open = format!(
+        "SELECT w.grid_code, w.lat_e6, w.lon_e6 FROM workorders w JOIN regions r ON r.code = w.region_code
+         WHERE w.state IN {OPEN_STATES} AND {period}"
+    );
+    let mut conn = store.pool().acquire().await?;
+    // Only placeholders and constants are spliced in; every value is bound.
+    let mut query = sqlx::query_as::<_, Group>(sqlx::AssertSqlSafe(grouped)).bind(start).bind(end);
     for path in &paths {
         query = query.bind(format!("{path}%"));
     }
-    let lines = query.fetch_all(store.pool()).await?;
-    Ok(aggregate(routing, from, to, lines))
+    let groups = query.fetch_all(&mut *conn).await?;
+    let mut query = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(daily)).bind(start).bind(end);
+    for path in &paths {
+        query = query.bind(format!("{path}%"));
+    }
+    let days = query.fetch_all(&mut *conn).await?;
+    let mut query = sqlx::query_as::<_, OpenLine>(sqlx::AssertSqlSafe(open)).bind(start).bind(end);
+    for path in &paths {
+        query = query.bind(format!("{path}%"));
+    }
+    let open = query.fetch_all(&mut *conn).await?;
+    Ok(aggregate(routing, from, to, groups, days, open))
 }
 
 fn china_midnight(day: NaiveDate) -> i64 {
     (day.and_time(chrono::NaiveTime::MIN) - chrono::TimeDelta::hours(8)).and_utc().timestamp_millis()
 }
 
-fn aggregate(routing: &Routing, from: NaiveDate, to: NaiveDate, lines: Vec<Line>) -> Stats {
+fn aggregate(
+    routing: &Routing,
+    from: NaiveDate,
+    to: NaiveDate,
+    groups: Vec<Group>,
+    days: Vec<(i64, i64)>,
+    open: Vec<OpenLine>,
+) -> Stats {
     let mut stats = Stats {
         from,
         to,
-        orders: lines.len() as u64,
+        orders: 0,
         by_channel: BTreeMap::new(),
         by_category: BTreeMap::new(),
         by_day: BTreeMap::new(),
@@ -122,52 +154,41 @@ fn aggregate(routing: &Routing, from: NaiveDate, to: NaiveDate, lines: Vec<Line>
         open_by_grid: BTreeMap::new(),
         open_points: Vec::new(),
     };
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(from);
     let mut departments: BTreeMap<String, DepartmentFigures> = BTreeMap::new();
     let (mut closed, mut closed_in_time, mut handled_ms, mut handled) = (0u64, 0u64, 0i64, 0u64);
     let (mut rated, mut content) = (0u64, 0u64);
-    for (channel, category, department, created, closed_at, deadline, state, satisfaction, grid, lat, lon) in lines {
-        *stats.by_channel.entry(channel).or_default() += 1;
-        let level1 = category
-            .as_deref()
-            .and_then(|c| c.get(..2))
-            .and_then(|c| routing.category(c))
-            .map_or_else(|| "未分类".to_owned(), |c| c.name);
-        *stats.by_category.entry(level1).or_default() += 1;
-        let day = DateTime::<Utc>::from_timestamp_millis(created).map(yiwang_calendar::china_date).unwrap_or(from);
-        *stats.by_day.entry(day).or_default() += 1;
-        let state = State::parse(&state).unwrap_or(State::Pending);
-        let figures = departments.entry(department.clone().unwrap_or_else(|| "待派单".into())).or_default();
-        figures.orders += 1;
-        if state == State::Closed {
-            figures.closed += 1;
-            closed += 1;
-            if let (Some(done), Some(limit)) = (closed_at, deadline)
-                && done < limit
-            {
-                figures.on_time += 1;
-                closed_in_time += 1;
-            }
-            if let Some(done) = closed_at {
-                handled_ms += done - created;
-                handled += 1;
-            }
+    for (day, orders) in days {
+        let day = epoch.checked_add_signed(chrono::TimeDelta::days(day)).unwrap_or(from);
+        *stats.by_day.entry(day).or_default() += orders.max(0) as u64;
+    }
+    for (channel, level1, department, orders, shut, on_time, timed, ms, satisfied, basically, dissatisfied) in groups {
+        let n = |v: i64| v.max(0) as u64;
+        stats.orders += n(orders);
+        *stats.by_channel.entry(channel).or_default() += n(orders);
+        let level1 =
+            level1.as_deref().and_then(|c| routing.category(c)).map_or_else(|| "未分类".to_owned(), |c| c.name);
+        *stats.by_category.entry(level1).or_default() += n(orders);
+        let figures = departments.entry(department.unwrap_or_else(|| "待派单".into())).or_default();
+        figures.orders += n(orders);
+        figures.closed += n(shut);
+        figures.on_time += n(on_time);
+        figures.satisfied += n(satisfied);
+        figures.basically_satisfied += n(basically);
+        figures.dissatisfied += n(dissatisfied);
+        closed += n(shut);
+        closed_in_time += n(on_time);
+        handled += n(timed);
+        handled_ms += ms;
+        rated += n(satisfied) + n(basically) + n(dissatisfied);
+        content += n(satisfied) + n(basically);
+    }
+    for (grid, lat, lon) in open {
+        if let Some(grid) = grid {
+            *stats.open_by_grid.entry(grid).or_default() += 1;
         }
-        if let Some(level) = satisfaction.as_deref().and_then(Satisfaction::parse) {
-            rated += 1;
-            match level {
-                Satisfaction::VerySatisfied | Satisfaction::Satisfied => figures.satisfied += 1,
-                Satisfaction::BasicallySatisfied => figures.basically_satisfied += 1,
-                Satisfaction::Dissatisfied | Satisfaction::VeryDissatisfied => figures.dissatisfied += 1,
-            }
-            content += u64::from(level.is_positive());
-        }
-        if state.is_open() {
-            if let Some(grid) = grid {
-                *stats.open_by_grid.entry(grid).or_default() += 1;
-            }
-            if let (Some(lat), Some(lon)) = (lat, lon) {
-                stats.open_points.push([lon as f64 / 1e6, lat as f64 / 1e6]);
-            }
+        if let (Some(lat), Some(lon)) = (lat, lon) {
+            stats.open_points.push([lon as f64 / 1e6, lat as f64 / 1e6]);
         }
     }
     stats.by_department =

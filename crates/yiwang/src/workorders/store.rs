@@ -155,6 +155,8 @@ pub struct Filter<'a> {
     pub alarm: Option<&'a str>,
     /// Orders updated at or after this instant (for change feeds).
     pub updated_since: Option<i64>,
+    /// A constant condition of the caller's (never user input), e.g. one section of the board.
+    pub condition: Option<&'static str>,
     pub scope: Scope<'a>,
 }
 
@@ -200,6 +202,9 @@ fn clause(filter: &Filter<'_>) -> (String, Vec<Bind>) {
     }
     if let Some(alarm) = filter.alarm {
         parts.push(format!("w.alarm = {}", push(&mut binds, Bind::Text(alarm.to_owned()))));
+    }
+    if let Some(condition) = filter.condition {
+        parts.push(format!("({condition})"));
     }
     let scope = &filter.scope;
     if !scope.everything {

@@ -379,9 +379,10 @@ async fn bulk_enumeration_raises_an_alert_and_rates_are_limited() {
             call(&app, "yx_demo_hrss_social_insurance", &lookup_path("GA-RK-0001", &key, "批量核验", None)).await;
         assert_eq!(response.status(), 200);
     }
+    // The worker's own `exchange.detect_alerts` job may have run meanwhile (it is due at every
+    // minute's start) and raised the alert already; then this call finds it raised.
     let calendar = app.state.calendar.get();
-    let raised = yiwang::exchange::alerts::detect(&app.state.store, &calendar, chrono::Utc::now()).await.unwrap();
-    assert!(raised >= 1);
+    yiwang::exchange::alerts::detect(&app.state.store, &calendar, chrono::Utc::now()).await.unwrap();
     let again = yiwang::exchange::alerts::detect(&app.state.store, &calendar, chrono::Utc::now()).await.unwrap();
     assert_eq!(again, 0, "raised once per window");
     let police = app.login("police_steward").await;

@@ -95,14 +95,12 @@ pub async fn set(
     .await?;
     let change = serde_json::json!({"item": item_code, "steps": steps});
     crate::store::outbox::append(&mut tx, "workflow.set", &change)?;
-    crate::ledger::append(
+    crate::ledger::record(
         &mut tx,
-        crate::ledger::Entry {
-            kind: "workflow.set",
-            subject: format!("workflow:{item_code}"),
-            actor: crate::ledger::actor(Some(actor.account_id)),
-            payload: change.to_string().as_bytes(),
-        },
+        "workflow.set",
+        format!("workflow:{item_code}"),
+        crate::ledger::actor(Some(actor.account_id)),
+        &change,
     )?;
     tx.commit().await?;
     items.forget(item_code);

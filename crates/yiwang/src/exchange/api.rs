@@ -227,12 +227,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AppToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
-        parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|token| AppToken(token.trim().to_owned()))
+        crate::http::auth::bearer(&parts.headers)
+            .map(|token| AppToken(token.to_owned()))
             .ok_or(ApiError::Unauthenticated)
     }
 }

@@ -249,7 +249,7 @@ pub async fn latest_checkpoint(store: &Store) -> Result<Option<SignedCheckpoint>
 pub async fn hash_tile(store: &Store, tile: Tile) -> Result<Vec<u8>, LedgerError> {
     let mut conn = store.pool().acquire().await?;
     let (level, range) = checkpointed_nodes(&mut conn, tile).await?;
-    let hashes = in_order(store::node_row(&mut conn, level, range.clone()).await?, &range, "node")?;
+    let hashes = in_order(store::nodes_in_range(&mut conn, level, range.clone()).await?, &range, "node")?;
     if hashes.iter().any(|h| h.len() != Hash::LEN) {
         return Err(LedgerError::Corrupt(format!("a node hash at level {level} in {range:?} is not 32 bytes")));
     }

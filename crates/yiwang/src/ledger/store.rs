@@ -157,7 +157,7 @@ pub async fn leaf(conn: &mut Conn, index: u64) -> Result<Option<LeafRow>, sqlx::
 }
 
 /// The stored hashes of nodes `range` at `level`, by index: one range scan of the primary key.
-pub async fn node_row(
+pub async fn nodes_in_range(
     conn: &mut Conn,
     level: u8,
     range: std::ops::Range<u64>,

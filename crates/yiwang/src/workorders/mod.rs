@@ -908,20 +908,13 @@ pub async fn board(store: &Store, routing: &Routing, actor: &Principal) -> Resul
         Ok(store::select_urgent(&mut conn, &filter, 1000).await?.iter().map(|r| summary(routing, r)).collect())
     };
     Ok(Board {
-        near_due: section(BOARD_NEAR_DUE).await?,
-        overdue: section(BOARD_OVERDUE).await?,
-        returned: section(BOARD_RETURNED).await?,
-        reopened: section(BOARD_REOPENED).await?,
-        extension_requests: section(BOARD_EXTENSIONS).await?,
+        near_due: section(store::BOARD_NEAR_DUE).await?,
+        overdue: section(store::BOARD_OVERDUE).await?,
+        returned: section(store::BOARD_RETURNED).await?,
+        reopened: section(store::BOARD_REOPENED).await?,
+        extension_requests: section(store::BOARD_EXTENSIONS).await?,
     })
 }
-
-const BOARD_NEAR_DUE: &str = "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.alarm = 'yellow'";
-const BOARD_OVERDUE: &str = "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.alarm = 'red'";
-const BOARD_RETURNED: &str = "w.state = 'pending' AND w.returned = 1";
-const BOARD_REOPENED: &str = "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.reopened = 1";
-const BOARD_EXTENSIONS: &str =
-    "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.extension_days IS NOT NULL";
 
 /// Takes a step on an order.
 pub async fn act(

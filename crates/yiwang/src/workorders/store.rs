@@ -141,6 +141,15 @@ pub async fn open_alarm(conn: &mut Conn, alarm_key: &str) -> Result<Option<Row>,
     .await
 }
 
+// The supervisor board's sections, as `Filter::condition`s. The open states are written out as
+// constants so that the planner can prove the open-orders partial indexes (migration 0020) apply.
+pub const BOARD_NEAR_DUE: &str = "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.alarm = 'yellow'";
+pub const BOARD_OVERDUE: &str = "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.alarm = 'red'";
+pub const BOARD_RETURNED: &str = "w.state = 'pending' AND w.returned = 1";
+pub const BOARD_REOPENED: &str = "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.reopened = 1";
+pub const BOARD_EXTENSIONS: &str =
+    "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.extension_days IS NOT NULL";
+
 /// Which work orders a list asks for. Every condition is optional; scope conditions are joined
 /// with OR (an actor sees the union of what each of their roles reaches).
 #[derive(Default)]

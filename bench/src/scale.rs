@@ -5,9 +5,10 @@
 //!
 //! The demo city is loaded through the app (regions, departments, categories, the dispatch
 //! catalogue, grids, accounts, the catalogue); the bulk rows are written with server-side SQL
-//! (`INSERT … SELECT FROM generate_series`) and bypass the app: no evidence-log leaves, no
-//! timeline events and no outbox rows for the synthetic history (none of the measured reads use
-//! them). Distributions are described beside each draw below.
+//! (`INSERT … SELECT FROM generate_series`, ids in time order) and bypass the app: no evidence-log
+//! leaves, no timeline events and no outbox rows for the synthetic history (none of the measured
+//! reads use them); the statistics' running totals are counted from them afterwards.
+//! Distributions are described beside each draw below.
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,15 @@ pub async fn run(o: Options) {
         add_district_supervisor(&state.store).await;
         let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
         fill(&mut conn, o.workorders, o.applications).await;
+        // The bulk rows bypassed the app, so the statistics' running totals are counted once,
+        // as migration 0021 counts an existing database's orders.
+        let started = Instant::now();
+        let mut tx = state.store.begin_write().await.expect("begin");
+        yiwang::workorders::tallies::recount(&mut tx).await.expect("count the tallies");
+        tx.commit().await.expect("commit");
+        exec(&mut conn, "VACUUM (ANALYZE) workorder_tallies").await;
+        let rows = scalar(&mut conn, "SELECT COUNT(*) FROM workorder_tallies").await;
+        emit(json!({"scenario": "scale_fill", "tallies": rows, "seconds": round(started.elapsed().as_secs_f64())}));
     }
     state.workorders.reload(&state.store).await.expect("routing");
     let running = yiwang::start(state).await.expect("start");
@@ -252,7 +262,9 @@ async fn fill(conn: &mut sqlx::PgConnection, workorders: i64, applications: i64)
     let mut done = 0;
     while done < workorders {
         let (first, last) = (base + done + 1, base + (done + CHUNK).min(workorders));
-        exec(conn, &workorders_sql(first, last, now_ms, today, today_midnight, categories, place_count)).await;
+        let sql =
+            workorders_sql((first, last), (base, workorders), now_ms, today, today_midnight, categories, place_count);
+        exec(conn, &sql).await;
         done = last - base;
         emit(json!({"scenario": "scale_fill", "table": "workorders", "rows": done,
                     "seconds": round(started.elapsed().as_secs_f64())}));
@@ -281,7 +293,9 @@ async fn fill(conn: &mut sqlx::PgConnection, workorders: i64, applications: i64)
     let mut done = 0;
     while done < applications {
         let (first, last) = (app_base + done + 1, app_base + (done + CHUNK).min(applications));
-        exec(conn, &applications_sql(first, last, now_ms, today, today_midnight, items, applicants)).await;
+        let sql =
+            applications_sql((first, last), (app_base, applications), now_ms, today, today_midnight, items, applicants);
+        exec(conn, &sql).await;
         done = last - app_base;
     }
     exec(conn, "SELECT setval(pg_get_serial_sequence('applications', 'id'), (SELECT MAX(id) FROM applications))").await;
@@ -314,16 +328,30 @@ async fn fill(conn: &mut sqlx::PgConnection, workorders: i64, applications: i64)
                 "shape": shape}));
 }
 
-/// Work orders `first..=last` (their ids). Every draw is described where it is made.
+/// How many days before today row `g` of `total` rows numbered from `origin + 1` was made. Rows
+/// are numbered in time order, as a table filled by real use is (oldest first): three years of
+/// history, growing — half of the rows spread evenly, half leaning recent (density falling
+/// linearly with age). With x = age / history that is the density 1.5 − x, whose distribution
+/// F(x) = 1.5x − x²/2 is inverted at the row's place F = 1 − (g − origin) / total.
+fn days_ago(origin: i64, total: i64) -> String {
+    format!(
+        "LEAST({last_day}, floor({HISTORY_DAYS} * (1.5 - sqrt(2.25 - 2 * (1 - (g - {origin} - random()) / {total}::float8)))))::int",
+        last_day = HISTORY_DAYS - 1
+    )
+}
+
+/// Work orders `first..=last` (their ids) of `total` numbered from `origin + 1`. Every draw is
+/// described where it is made.
 fn workorders_sql(
-    first: i64,
-    last: i64,
+    (first, last): (i64, i64),
+    (origin, total): (i64, i64),
     now_ms: i64,
     today: chrono::NaiveDate,
     today_midnight: i64,
     categories: i64,
     places: i64,
 ) -> String {
+    let ago = days_ago(origin, total);
     format!(
         "INSERT INTO workorders (id, number, request_type, channel, requester_kind, requester_name, requester_phone,
             title, body, category_code, suggestions, attributes, address, lat_e6, lon_e6, grid_code, region_code,
@@ -411,12 +439,11 @@ fn workorders_sql(
                                        floor(random() * {places})::int AS pi,
                                        floor({categories} * power(random(), 2.5))::int AS ci,
                                        floor(random() * 100)::int AS oi, floor(random() * 100)::int AS li,
-                                       -- Three years of history, growing: half uniform, half leaning recent;
-                                       -- weekends get fewer orders (some move to the next Monday).
+                                       -- Three years of history in id order (days_ago); weekends get fewer
+                                       -- orders (some move to the next Monday).
                                        (SELECT CASE WHEN extract(isodow FROM date '{today}' - a) IN (6, 7) AND random() < 0.45 AND a >= 2
                                                     THEN a - (8 - extract(isodow FROM date '{today}' - a))::int ELSE a END
-                                        FROM (SELECT CASE WHEN random() < 0.5 THEN floor(random() * {HISTORY_DAYS})
-                                                          ELSE floor({HISTORY_DAYS} * (1 - sqrt(random()))) END::int + (g * 0)::int AS a) q)::int AS ago,
+                                        FROM (SELECT {ago} AS a) q)::int AS ago,
                                        CASE WHEN random() < 0.8 THEN 'resident' WHEN random() < 0.5 THEN 'enterprise'
                                             ELSE 'anonymous' END AS kind
                                 FROM generate_series({first}::bigint, {last}::bigint) AS g
@@ -431,17 +458,19 @@ fn workorders_sql(
     )
 }
 
-/// Applications `first..=last`: across the demo catalogue's items (a few items take most),
-/// submitted over three years; most completed, a recent share still running.
+/// Applications `first..=last` of `total` numbered from `origin + 1`: across the demo catalogue's
+/// items (a few items take most), submitted over three years in id order; most completed, a recent
+/// share still running.
 fn applications_sql(
-    first: i64,
-    last: i64,
+    (first, last): (i64, i64),
+    (origin, total): (i64, i64),
     now_ms: i64,
     today: chrono::NaiveDate,
     today_midnight: i64,
     items: i64,
     applicants: i64,
 ) -> String {
+    let ago = days_ago(origin, total);
     format!(
         "INSERT INTO applications (id, number, item_code, item_version, item_name, situation_code, department_id,
             applicant_id, state, resume_state, form, clock, deadline_at, alarm, submitted_at, updated_at)
@@ -467,8 +496,7 @@ fn applications_sql(
                 FROM (
                     SELECT g, random() AS u_state, random() AS u_time,
                            floor({items} * power(random(), 2))::int AS ii, floor(random() * {applicants})::int AS ai,
-                           (CASE WHEN random() < 0.5 THEN floor(random() * {HISTORY_DAYS})
-                                 ELSE floor({HISTORY_DAYS} * (1 - sqrt(random()))) END)::int AS ago
+                           {ago} AS ago
                     FROM generate_series({first}::bigint, {last}::bigint) AS g
                 ) r
             ) s

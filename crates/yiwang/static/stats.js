@@ -35,7 +35,8 @@
       chart("chart-map", { tooltip: {}, visualMap: { min: 0, max: max, left: "left", bottom: 0, calculable: true },
         geo: { map: "grids", roam: true },
         series: [{ type: "map", map: "grids", geoIndex: 0, data: pairs(s.open_by_grid) },
-                 { type: "scatter", coordinateSystem: "geo", symbolSize: 6, data: s.open_points }] });
+                 { type: "scatter", coordinateSystem: "geo", data: s.open_points,
+                   symbolSize: function (p) { return 4 + Math.min(16, 2 * Math.sqrt(p[2])); } }] });
     });
   });
 })();

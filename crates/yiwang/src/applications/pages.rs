@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::model::{self, Action, SuppliedMaterial, Supply};
-use super::{Application, ApplicationError, NewApplication, Step, SupplementItem};
+use super::{Application, ApplicationError, ApplicationLine, NewApplication, Step, SupplementItem};
 use crate::AppState;
 use crate::catalog::model::{FieldType, FormField, ItemDocument, Material};
 use crate::certificates::CertificateView;
@@ -306,7 +306,7 @@ struct ListPage<'a> {
     page: &'a PageContext,
     staff: bool,
     department: &'a str,
-    applications: Vec<Application>,
+    applications: Vec<ApplicationLine>,
     calendar: std::sync::Arc<yiwang_calendar::Calendar>,
     today: chrono::NaiveDate,
 }
@@ -323,6 +323,10 @@ impl ListPage<'_> {
     }
 }
 
+fn lines(applications: Vec<Application>) -> Vec<ApplicationLine> {
+    applications.into_iter().map(ApplicationLine::from).collect()
+}
+
 /// An applicant's own applications; for staff, a department's queue.
 async fn list(State(state): State<AppState>, page: PageContext, Query(query): Query<ListQuery>) -> Response {
     let Some(actor) = &page.actor else { return sign_in_first() };
@@ -330,8 +334,8 @@ async fn list(State(state): State<AppState>, page: PageContext, Query(query): Qu
     let department = query.department.unwrap_or_default();
     let found = match (staff, department.as_str()) {
         (true, "") => super::workbench(&state.store, &actor.principal).await,
-        (true, code) => super::list(&state.store, &actor.principal, Some(code), 200, 0).await,
-        (false, _) => super::list(&state.store, &actor.principal, None, 200, 0).await,
+        (true, code) => super::list(&state.store, &actor.principal, Some(code), 200, 0).await.map(lines),
+        (false, _) => super::list(&state.store, &actor.principal, None, 200, 0).await.map(lines),
     };
     let today = (state.clock.now() + chrono::TimeDelta::hours(8)).date_naive();
     let calendar = state.calendar.get();

@@ -237,20 +237,29 @@ pub async fn select(
 
 /// A department's open applications (not yet decided and delivered), those whose time runs
 /// out first at the top.
+/// The open applications of the departments `department_codes`, the earliest deadline first
+/// (those without one, paused for a supplement, last).
 pub async fn select_open(
     conn: &mut Conn,
-    department_code: &str,
+    department_codes: &[String],
     limit: i64,
 ) -> Result<Vec<ApplicationRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE a.department_id = (SELECT id FROM departments WHERE code = $1)
+    if department_codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let codes: Vec<String> = (0..department_codes.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "{SELECT} WHERE a.department_id IN (SELECT id FROM departments WHERE code IN ({}))
            AND a.state IN ('submitted', 'accepted', 'supplement_requested', 'approved')
-         ORDER BY CASE WHEN a.deadline_at IS NULL THEN 1 ELSE 0 END, a.deadline_at, a.submitted_at LIMIT $2"
-    )))
-    .bind(department_code)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+         ORDER BY a.deadline_at NULLS LAST, a.submitted_at, a.id LIMIT $1",
+        codes.join(", ")
+    );
+    // Only placeholders are spliced in; every value is bound.
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit);
+    for code in department_codes {
+        query = query.bind(code);
+    }
+    query.fetch_all(conn).await
 }
 
 pub struct Transition<'a> {

@@ -21,6 +21,7 @@ use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::ledger::{self, Frontier, PendingLeaf};
+use crate::workorders;
 
 /// The connection type every store function takes, so one function serves a pooled connection
 /// and an open transaction alike.
@@ -77,15 +78,16 @@ impl std::fmt::Debug for Store {
 /// A write transaction. Dereferences to the connection; nothing is kept unless [`WriteTx::commit`]
 /// is called, so an early return through `?` rolls back.
 ///
-/// Evidence-log leaves and outbox events appended in it wait in memory and are written just before
-/// `COMMIT`, so the log's single row of state is locked for the shortest time and many leaves (and
-/// events) go in one statement.
+/// Evidence-log leaves, outbox events and work-order tallies appended in it wait in memory and are
+/// written just before `COMMIT`, so the log's single row of state (and the tallies' busiest rows)
+/// are locked for the shortest time and many leaves (and events, and tallies) go in one statement.
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
     _writer: Option<OwnedMutexGuard<()>>,
     backend: Backend,
     pending_leaves: Vec<PendingLeaf>,
     pending_events: Vec<outbox::PendingEvent>,
+    pending_tallies: Vec<workorders::tallies::Delta>,
     ledger_frontier: Arc<std::sync::Mutex<Option<Frontier>>>,
 }
 
@@ -94,6 +96,8 @@ impl WriteTx {
     pub async fn commit(mut self) -> Result<std::ops::Range<u64>, sqlx::Error> {
         let events = std::mem::take(&mut self.pending_events);
         outbox::insert(&mut self.tx, &events).await?;
+        let tallies = std::mem::take(&mut self.pending_tallies);
+        workorders::tallies::flush(&mut self.tx, &tallies).await?;
         if self.pending_leaves.is_empty() {
             self.tx.commit().await?;
             return Ok(0..0);
@@ -117,14 +121,19 @@ impl WriteTx {
         self.pending_events.push(event);
     }
 
-    /// How many leaves and events wait, so a savepoint rolled back can drop those it added.
-    fn pending_mark(&self) -> (usize, usize) {
-        (self.pending_leaves.len(), self.pending_events.len())
+    pub(crate) fn push_tally(&mut self, delta: workorders::tallies::Delta) {
+        self.pending_tallies.push(delta);
     }
 
-    fn rollback_pending_to(&mut self, (leaves, events): (usize, usize)) {
+    /// How many leaves, events and tallies wait, so a savepoint rolled back can drop those it added.
+    fn pending_mark(&self) -> (usize, usize, usize) {
+        (self.pending_leaves.len(), self.pending_events.len(), self.pending_tallies.len())
+    }
+
+    fn rollback_pending_to(&mut self, (leaves, events, tallies): (usize, usize, usize)) {
         self.pending_leaves.truncate(leaves);
         self.pending_events.truncate(events);
+        self.pending_tallies.truncate(tallies);
     }
 }
 
@@ -232,6 +241,7 @@ impl Store {
             backend: self.backend,
             pending_leaves: Vec::new(),
             pending_events: Vec::new(),
+            pending_tallies: Vec::new(),
             ledger_frontier: self.ledger_frontier.clone(),
         })
     }

@@ -25,6 +25,7 @@ pub mod setup;
 mod similar;
 pub mod stats;
 mod store;
+pub mod tallies;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -886,33 +887,46 @@ pub async fn list(
 /// extension requests in their region.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Board {
-    pub near_due: Vec<Summary>,
-    pub overdue: Vec<Summary>,
-    pub returned: Vec<Summary>,
-    pub reopened: Vec<Summary>,
-    pub extension_requests: Vec<Summary>,
+    pub near_due: BoardSection,
+    pub overdue: BoardSection,
+    pub returned: BoardSection,
+    pub reopened: BoardSection,
+    pub extension_requests: BoardSection,
 }
+
+/// One section of the board: how many orders it holds, and the most urgent of them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BoardSection {
+    pub total: u64,
+    /// Earliest deadline first, at most 100; the lists (`?alarm=red`, …) page
+    /// through the rest.
+    pub orders: Vec<Summary>,
+}
+
+pub const BOARD_SECTION_ORDERS: i64 = 100;
 
 pub async fn board(store: &Store, routing: &Routing, actor: &Principal) -> Result<Board> {
     let paths = actor.scopes_for(Some(Role::Supervisor));
     if paths.is_empty() {
         return Err(WorkOrderError::Forbidden);
     }
-    let scope = || store::Scope { region_paths: paths.iter().map(String::as_str).collect(), ..Default::default() };
     let mut conn = store.pool().acquire().await?;
-    // Each section is its own query of the open orders, most urgent first, up to 1,000 each: at
-    // city scale there are thousands of overdue orders, and one list of the 1,000 most urgent
-    // would hold only those and leave the other sections empty.
-    let mut section = async |condition: &'static str| -> Result<Vec<Summary>> {
+    let regions = store::regions_under(&mut conn, &paths).await?;
+    let scope = || store::Scope { region_codes: regions.iter().map(String::as_str).collect(), ..Default::default() };
+    // At city scale a section holds thousands of orders (tens of thousands are open); each
+    // section is its own query of the most urgent, and one pass over the open orders counts them all.
+    let totals = store::board_totals(&mut conn, scope()).await?;
+    let mut section = async |condition: &'static str, total: i64| -> Result<BoardSection> {
         let filter = store::Filter { condition: Some(condition), scope: scope(), ..Default::default() };
-        Ok(store::select_urgent(&mut conn, &filter, 1000).await?.iter().map(|r| summary(routing, r)).collect())
+        let orders = store::select_urgent(&mut conn, &filter, BOARD_SECTION_ORDERS).await?;
+        Ok(BoardSection { total: total.max(0) as u64, orders: orders.iter().map(|r| summary(routing, r)).collect() })
     };
     Ok(Board {
-        near_due: section(store::BOARD_NEAR_DUE).await?,
-        overdue: section(store::BOARD_OVERDUE).await?,
-        returned: section(store::BOARD_RETURNED).await?,
-        reopened: section(store::BOARD_REOPENED).await?,
-        extension_requests: section(store::BOARD_EXTENSIONS).await?,
+        near_due: section(store::BOARD_NEAR_DUE, totals.near_due).await?,
+        overdue: section(store::BOARD_OVERDUE, totals.overdue).await?,
+        returned: section(store::BOARD_RETURNED, totals.returned).await?,
+        reopened: section(store::BOARD_REOPENED, totals.reopened).await?,
+        extension_requests: section(store::BOARD_EXTENSIONS, totals.extensions).await?,
     })
 }
 

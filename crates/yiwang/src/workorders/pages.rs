@@ -16,7 +16,10 @@ use super::knowledge::Article;
 use super::model::{Action, RequestType, RequesterKind, Satisfaction};
 use super::patrol::{ChecklistItem, Finding, PatrolRecord};
 use super::routing::Category;
-use super::{Board, CallerInput, Context, Intake, ListQuery, MAX_PHOTO_BYTES, NewWorkOrder, Step, Summary, WorkOrder};
+use super::{
+    Board, BoardSection, CallerInput, Context, Intake, ListQuery, MAX_PHOTO_BYTES, NewWorkOrder, Step, Summary,
+    WorkOrder,
+};
 use crate::AppState;
 use crate::grid::{Grid, LatLon};
 use crate::http::error::ApiError;
@@ -442,15 +445,16 @@ struct BoardPage<'a> {
 }
 
 impl BoardPage<'_> {
-    /// (element id, Chinese heading, English heading, orders)
-    fn sections(&self) -> [(&'static str, &'static str, &'static str, &[Summary]); 5] {
+    /// (element id, Chinese heading, English heading, the section, the list that pages through all
+    /// its orders where there is one)
+    fn sections(&self) -> [(&'static str, &'static str, &'static str, &BoardSection, Option<&'static str>); 5] {
         let b = &self.board;
         [
-            ("overdue", "已超期", "Overdue", &b.overdue),
-            ("near-due", "临期预警", "Near due", &b.near_due),
-            ("returned", "退单待改派", "Returned", &b.returned),
-            ("reopened", "重办", "Re-opened", &b.reopened),
-            ("extensions", "延期申请", "Extension requests", &b.extension_requests),
+            ("overdue", "已超期", "Overdue", &b.overdue, Some("/workorders?alarm=red")),
+            ("near-due", "临期预警", "Near due", &b.near_due, Some("/workorders?alarm=yellow")),
+            ("returned", "退单待改派", "Returned", &b.returned, None),
+            ("reopened", "重办", "Re-opened", &b.reopened, None),
+            ("extensions", "延期申请", "Extension requests", &b.extension_requests, None),
         ]
     }
 }

@@ -1,14 +1,15 @@
 //! Work-order statistics for supervisors and leaders: volume by channel, category, department and
 //! day; on-time rate; average handling time; satisfaction by department; open orders by grid and
-//! their points (hot spots). Computed from the stored orders of the period in the caller's
-//! region, so they always agree with the lists.
+//! their points (hot spots). Counted from the running totals that every change of an order moves
+//! in its own transaction (`tallies.rs`), so they always agree with the lists.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::routing::Routing;
+use super::tallies;
 use super::{Result, WorkOrderError, invalid};
 use crate::identity::{Principal, Role};
 use crate::store::Store;
@@ -43,22 +44,23 @@ pub struct Stats {
     pub satisfaction_rate: Option<f64>,
     /// Open orders per grid.
     pub open_by_grid: BTreeMap<String, u64>,
-    /// Points of open orders: [longitude, latitude].
-    pub open_points: Vec<[f64; 2]>,
+    /// Open orders on the map, counted per cell of 0.001° (about 100 m) and placed at the cell's
+    /// centre: [longitude, latitude, orders], the busiest 2,000 cells.
+    pub open_points: Vec<[f64; 3]>,
 }
 
-/// One group of orders: (channel, first-level category code, department name, orders, closed, closed on time, closed with a closing time, their handling
-/// milliseconds, rated satisfied or better, rated basically satisfied, rated dissatisfied or worse).
-type Group = (String, Option<String>, Option<String>, i64, i64, i64, i64, i64, i64, i64, i64);
-
-/// An open order: (grid, latitude, longitude) in micro-degrees.
-type OpenLine = (Option<String>, Option<i64>, Option<i64>);
+/// Open orders counted by grid and map cell: (grid, cell latitude, cell longitude, orders), the
+/// cell in thousandths of a degree.
+type OpenCell = (Option<String>, Option<i64>, Option<i64>, i64);
 
 const OPEN_STATES: &str = "('pending', 'dispatched', 'signed', 'replied')";
+/// Map cells sent at most (the busiest): a city's open orders would otherwise be tens of
+/// thousands of points.
+const MAP_CELLS: usize = 2000;
 
-/// Figures for orders taken in from `from` to `to` (China days, inclusive). The database does
-/// the counting (one grouped pass over the period, and the period's open orders for the map),
-/// so what travels to the app is a few hundred groups and a line per day, not every order of the period.
+/// Figures for orders taken in from `from` to `to` (China days, inclusive). The counts come from
+/// the running totals (`tallies.rs`: a few hundred lines per day, however many orders there are);
+/// the map counts the period's open orders, which are few, per grid and per cell of about 100 m.
 pub async fn compute(
     store: &Store,
     routing: &Routing,
@@ -71,6 +73,7 @@ pub async fn compute(
             .into_iter()
             .flat_map(|r| actor.scopes_for(Some(r)))
             .collect();
+    let paths = outermost(paths);
     if paths.is_empty() {
         return Err(WorkOrderError::Forbidden);
     }
@@ -80,52 +83,50 @@ pub async fn compute(
     if (to - from).num_days() > 366 {
         return Err(invalid("to", "统计期不超过一年 / at most a year"));
     }
-    let start = china_midnight(from);
-    let end = china_midnight(to + chrono::TimeDelta::days(1));
-    let scope: Vec<String> = (0..paths.len()).map(|i| format!("r.path LIKE ${}", i + 3)).collect();
-    let scope = scope.join(" OR ");
-    let period = format!("w.created_at >= $1 AND w.created_at < $2 AND w.emergency IS NULL AND ({scope})");
-    // China days: UTC milliseconds shifted by eight hours, in whole days (integer division on
-    // both backends; every instant here is after 1970).
-    let grouped = format!(
-        "SELECT w.channel, substr(w.category_code, 1, 2), d.name, COUNT(*),
-                SUM(CASE WHEN w.state = 'closed' THEN 1 ELSE 0 END),
-                SUM(CASE WHEN w.state = 'closed' AND w.closed_at < w.deadline_at THEN 1 ELSE 0 END),
-                SUM(CASE WHEN w.state = 'closed' AND w.closed_at IS NOT NULL THEN 1 ELSE 0 END),
-                CAST(SUM(CASE WHEN w.state = 'closed' AND w.closed_at IS NOT NULL THEN w.closed_at - w.created_at ELSE 0 END) AS BIGINT),
-                SUM(CASE WHEN w.satisfaction IN ('very_satisfied', 'satisfied') THEN 1 ELSE 0 END),
-                SUM(CASE WHEN w.satisfaction = 'basically_satisfied' THEN 1 ELSE 0 END),
-                SUM(CASE WHEN w.satisfaction IN ('dissatisfied', 'very_dissatisfied') THEN 1 ELSE 0 END)
-         FROM workorders w JOIN regions r ON r.code = w.region_code LEFT JOIN departments d ON d.id = w.department_id
-         WHERE {period}
-         GROUP BY w.channel, substr(w.category_code, 1, 2), d.name"
-    );
-    let daily = format!(
-        "SELECT (w.created_at + 28800000) / 86400000, COUNT(*) FROM workorders w JOIN regions r ON r.code = w.region_code
-         WHERE {period} GROUP BY (w.created_at + 28800000) / 86400000"
-    );
-    let open = format!(
-        "SELECT w.grid_code, w.lat_e6, w.lon_e6 FROM workorders w JOIN regions r ON r.code = w.region_code
-         WHERE w.state IN {OPEN_STATES} AND {period}"
-    );
+    let region_codes: Vec<String> =
+        paths.iter().filter_map(|p| p.trim_end_matches('/').rsplit('/').next()).map(str::to_owned).collect();
+    let days = (day_number(from), day_number(to));
     let mut conn = store.pool().acquire().await?;
+    let (lines, daily) = tallies::read(&mut conn, &region_codes, days).await?;
+    let scope: Vec<String> = (0..paths.len()).map(|i| format!("r.path LIKE ${}", i + 3)).collect();
+    let open = format!(
+        "SELECT w.grid_code, w.lat_e6 / 1000, w.lon_e6 / 1000, COUNT(*)
+         FROM workorders w JOIN regions r ON r.code = w.region_code
+         WHERE w.state IN {OPEN_STATES} AND w.created_at >= $1 AND w.created_at < $2 AND w.emergency IS NULL
+           AND ({})
+         GROUP BY w.grid_code, w.lat_e6 / 1000, w.lon_e6 / 1000",
+        scope.join(" OR ")
+    );
     // Only placeholders and constants are spliced in; every value is bound.
-    let mut query = sqlx::query_as::<_, Group>(sqlx::AssertSqlSafe(grouped)).bind(start).bind(end);
-    for path in &paths {
-        query = query.bind(format!("{path}%"));
-    }
-    let groups = query.fetch_all(&mut *conn).await?;
-    let mut query = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(daily)).bind(start).bind(end);
-    for path in &paths {
-        query = query.bind(format!("{path}%"));
-    }
-    let days = query.fetch_all(&mut *conn).await?;
-    let mut query = sqlx::query_as::<_, OpenLine>(sqlx::AssertSqlSafe(open)).bind(start).bind(end);
+    let mut query = sqlx::query_as::<_, OpenCell>(sqlx::AssertSqlSafe(open))
+        .bind(china_midnight(from))
+        .bind(china_midnight(to + chrono::TimeDelta::days(1)));
     for path in &paths {
         query = query.bind(format!("{path}%"));
     }
     let open = query.fetch_all(&mut *conn).await?;
-    Ok(aggregate(routing, from, to, groups, days, open))
+    drop(conn);
+    let departments: HashMap<String, String> =
+        crate::identity::departments(store).await?.into_iter().map(|d| (d.id.to_string(), d.name)).collect();
+    Ok(aggregate(routing, &departments, from, to, lines, daily, open))
+}
+
+/// Scope paths without any that another one contains, so that no order is counted twice.
+fn outermost(mut paths: Vec<String>) -> Vec<String> {
+    paths.sort();
+    paths.dedup();
+    let mut outer: Vec<String> = Vec::new();
+    for p in paths {
+        if !outer.iter().any(|o| p.starts_with(o.as_str())) {
+            outer.push(p);
+        }
+    }
+    outer
+}
+
+/// Days since 1970-01-01, as the totals number China days.
+fn day_number(day: NaiveDate) -> i64 {
+    (day - NaiveDate::default()).num_days()
 }
 
 fn china_midnight(day: NaiveDate) -> i64 {
@@ -134,11 +135,12 @@ fn china_midnight(day: NaiveDate) -> i64 {
 
 fn aggregate(
     routing: &Routing,
+    departments: &HashMap<String, String>,
     from: NaiveDate,
     to: NaiveDate,
-    groups: Vec<Group>,
-    days: Vec<(i64, i64)>,
-    open: Vec<OpenLine>,
+    lines: Vec<tallies::Line>,
+    daily: Vec<(i64, i64)>,
+    open: Vec<OpenCell>,
 ) -> Stats {
     let mut stats = Stats {
         from,
@@ -154,46 +156,67 @@ fn aggregate(
         open_by_grid: BTreeMap::new(),
         open_points: Vec::new(),
     };
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(from);
-    let mut departments: BTreeMap<String, DepartmentFigures> = BTreeMap::new();
+    let n = |v: i64| v.max(0) as u64;
+    for (day, orders) in daily {
+        let day = NaiveDate::default().checked_add_signed(chrono::TimeDelta::days(day)).unwrap_or(from);
+        *stats.by_day.entry(day).or_default() += n(orders);
+    }
     let (mut closed, mut closed_in_time, mut handled_ms, mut handled) = (0u64, 0u64, 0i64, 0u64);
     let (mut rated, mut content) = (0u64, 0u64);
-    for (day, orders) in days {
-        let day = epoch.checked_add_signed(chrono::TimeDelta::days(day)).unwrap_or(from);
-        *stats.by_day.entry(day).or_default() += orders.max(0) as u64;
+    for (dimension, value, orders, shut, on_time, timed, ms, satisfied, basically, dissatisfied) in lines {
+        if orders <= 0 {
+            continue;
+        }
+        match dimension.as_str() {
+            "channel" => *stats.by_channel.entry(value).or_default() += n(orders),
+            "category" => {
+                let name = routing.category(&value).map_or_else(|| "未分类".to_owned(), |c| c.name);
+                *stats.by_category.entry(name).or_default() += n(orders);
+            }
+            "department" => {
+                let department = if value.is_empty() {
+                    "待派单".to_owned()
+                } else {
+                    departments.get(&value).cloned().unwrap_or(value)
+                };
+                stats.by_department.push(DepartmentFigures {
+                    department,
+                    orders: n(orders),
+                    closed: n(shut),
+                    on_time: n(on_time),
+                    satisfied: n(satisfied),
+                    basically_satisfied: n(basically),
+                    dissatisfied: n(dissatisfied),
+                });
+                stats.orders += n(orders);
+                closed += n(shut);
+                closed_in_time += n(on_time);
+                handled += n(timed);
+                handled_ms += ms;
+                rated += n(satisfied) + n(basically) + n(dissatisfied);
+                content += n(satisfied) + n(basically);
+            }
+            _ => {}
+        }
     }
-    for (channel, level1, department, orders, shut, on_time, timed, ms, satisfied, basically, dissatisfied) in groups {
-        let n = |v: i64| v.max(0) as u64;
-        stats.orders += n(orders);
-        *stats.by_channel.entry(channel).or_default() += n(orders);
-        let level1 =
-            level1.as_deref().and_then(|c| routing.category(c)).map_or_else(|| "未分类".to_owned(), |c| c.name);
-        *stats.by_category.entry(level1).or_default() += n(orders);
-        let figures = departments.entry(department.unwrap_or_else(|| "待派单".into())).or_default();
-        figures.orders += n(orders);
-        figures.closed += n(shut);
-        figures.on_time += n(on_time);
-        figures.satisfied += n(satisfied);
-        figures.basically_satisfied += n(basically);
-        figures.dissatisfied += n(dissatisfied);
-        closed += n(shut);
-        closed_in_time += n(on_time);
-        handled += n(timed);
-        handled_ms += ms;
-        rated += n(satisfied) + n(basically) + n(dissatisfied);
-        content += n(satisfied) + n(basically);
-    }
-    for (grid, lat, lon) in open {
+    let mut cells: HashMap<(i64, i64), u64> = HashMap::new();
+    for (grid, lat, lon, orders) in open {
         if let Some(grid) = grid {
-            *stats.open_by_grid.entry(grid).or_default() += 1;
+            *stats.open_by_grid.entry(grid).or_default() += n(orders);
         }
         if let (Some(lat), Some(lon)) = (lat, lon) {
-            stats.open_points.push([lon as f64 / 1e6, lat as f64 / 1e6]);
+            *cells.entry((lat, lon)).or_default() += n(orders);
         }
     }
-    stats.by_department =
-        departments.into_iter().map(|(department, f)| DepartmentFigures { department, ..f }).collect();
-    stats.by_department.sort_by_key(|d| std::cmp::Reverse(d.orders));
+    let mut cells: Vec<((i64, i64), u64)> = cells.into_iter().collect();
+    cells.sort_by_key(|&(cell, orders)| (std::cmp::Reverse(orders), cell));
+    cells.truncate(MAP_CELLS);
+    // A cell is shown at its centre.
+    stats.open_points = cells
+        .into_iter()
+        .map(|((lat, lon), orders)| [(lon as f64 + 0.5) / 1e3, (lat as f64 + 0.5) / 1e3, orders as f64])
+        .collect();
+    stats.by_department.sort_by(|a, b| b.orders.cmp(&a.orders).then_with(|| a.department.cmp(&b.department)));
     stats.on_time_rate = (closed > 0).then(|| closed_in_time as f64 / closed as f64);
     stats.average_handling_hours = (handled > 0).then(|| handled_ms as f64 / handled as f64 / 3_600_000.0);
     stats.satisfaction_rate = (rated > 0).then(|| content as f64 / rated as f64);

@@ -1,7 +1,8 @@
 //! SQL for work orders, their events, photos and co-handlers, categories, the dispatch catalogue,
 //! time limits and sequences.
 
-use crate::store::Conn;
+use super::tallies::{self, Tallied};
+use crate::store::{Conn, WriteTx};
 
 pub async fn next_sequence(conn: &mut Conn, region_code: &str, day: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
@@ -17,13 +18,13 @@ pub async fn next_sequence(conn: &mut Conn, region_code: &str, day: &str) -> Res
 /// Inserts an order built in memory; its number, and for a sensor alarm or an Open311 request
 /// the alarm key or token, are given beside it.
 pub async fn insert(
-    conn: &mut Conn,
+    tx: &mut WriteTx,
     r: &Row,
     number: &str,
     alarm_key: Option<&str>,
     open311_token: Option<&str>,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+    let id = sqlx::query_scalar(
         "INSERT INTO workorders (number, request_type, channel, requester_kind, requester_account, requester_name,
                 requester_phone, title, body, category_code, suggestions, attributes, address, lat_e6, lon_e6,
                 grid_code, region_code, department_id, state, emergency, respond_by, deadline_at, reply, alarm_key,
@@ -59,8 +60,10 @@ pub async fn insert(
     .bind(open311_token)
     .bind(r.closed_at)
     .bind(r.created_at)
-    .fetch_one(conn)
-    .await
+    .fetch_one(&mut **tx)
+    .await?;
+    tallies::record(tx, None, &r.tallied());
+    Ok(id)
 }
 
 #[derive(sqlx::FromRow, Clone)]
@@ -109,6 +112,23 @@ pub struct Row {
     pub closed_at: Option<i64>,
 }
 
+impl Row {
+    fn tallied(&self) -> Tallied<'_> {
+        Tallied {
+            region_code: &self.region_code,
+            created_at: self.created_at,
+            emergency: self.emergency.as_deref(),
+            channel: &self.channel,
+            category_code: self.category_code.as_deref(),
+            department_id: self.department_id,
+            state: &self.state,
+            closed_at: self.closed_at,
+            deadline_at: self.deadline_at,
+            satisfaction: self.satisfaction.as_deref(),
+        }
+    }
+}
+
 const SELECT: &str = "SELECT w.id, w.number, w.request_type, w.channel, w.requester_kind, w.requester_account,
         w.requester_name, w.requester_phone, w.title, w.body, w.category_code, w.suggestions, w.attributes, w.address,
         w.lat_e6, w.lon_e6, w.grid_code, w.region_code, r.path AS region_path, w.department_id,
@@ -143,12 +163,28 @@ pub async fn open_alarm(conn: &mut Conn, alarm_key: &str) -> Result<Option<Row>,
 
 // The supervisor board's sections, as `Filter::condition`s. The open states are written out as
 // constants so that the planner can prove the open-orders partial indexes (migration 0020) apply.
+const OPEN: &str = "w.state IN ('pending', 'dispatched', 'signed', 'replied')";
 pub const BOARD_NEAR_DUE: &str = "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.alarm = 'yellow'";
 pub const BOARD_OVERDUE: &str = "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.alarm = 'red'";
 pub const BOARD_RETURNED: &str = "w.state = 'pending' AND w.returned = 1";
 pub const BOARD_REOPENED: &str = "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.reopened = 1";
 pub const BOARD_EXTENSIONS: &str =
     "w.state IN ('pending', 'dispatched', 'signed', 'replied') AND w.extension_days IS NOT NULL";
+
+/// The codes of the regions at or below the paths.
+pub async fn regions_under(conn: &mut Conn, paths: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let conditions: Vec<String> = (1..=paths.len()).map(|i| format!("path LIKE ${i}")).collect();
+    let sql = format!("SELECT code FROM regions WHERE {} ORDER BY code", conditions.join(" OR "));
+    // Only placeholders are spliced in; every value is bound.
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+    for path in paths {
+        query = query.bind(format!("{path}%"));
+    }
+    query.fetch_all(conn).await
+}
 
 /// Which work orders a list asks for. Every condition is optional; scope conditions are joined
 /// with OR (an actor sees the union of what each of their roles reaches).
@@ -174,6 +210,9 @@ pub struct Scope<'a> {
     /// No restriction (public lists, Open311 clients).
     pub everything: bool,
     pub region_paths: Vec<&'a str>,
+    /// Regions named one by one (their orders, not those of regions below): the planner can
+    /// estimate these from the column's statistics, where a path prefix defeats it.
+    pub region_codes: Vec<&'a str>,
     pub departments: Vec<i64>,
     pub grids: Vec<&'a str>,
     pub requester_account: Option<i64>,
@@ -220,6 +259,11 @@ fn clause(filter: &Filter<'_>) -> (String, Vec<Bind>) {
         let mut any: Vec<String> = Vec::new();
         for path in &scope.region_paths {
             any.push(format!("r.path LIKE {}", push(&mut binds, Bind::Text(format!("{path}%")))));
+        }
+        if !scope.region_codes.is_empty() {
+            let list: Vec<String> =
+                scope.region_codes.iter().map(|c| push(&mut binds, Bind::Text(c.to_string()))).collect();
+            any.push(format!("w.region_code IN ({})", list.join(", ")));
         }
         for department in &scope.departments {
             let d = push(&mut binds, Bind::Int(*department));
@@ -268,13 +312,10 @@ pub async fn select(conn: &mut Conn, filter: &Filter<'_>, limit: i64, offset: i6
     query.bind(limit).bind(offset).fetch_all(conn).await
 }
 
-/// Most urgent first: the earliest deadline of the open orders in scope.
+/// Most urgent first: the earliest deadline of the open orders in scope (open orders have one).
 pub async fn select_urgent(conn: &mut Conn, filter: &Filter<'_>, limit: i64) -> Result<Vec<Row>, sqlx::Error> {
     let (where_sql, binds) = clause(filter);
-    let sql = format!(
-        "{SELECT}{where_sql} ORDER BY CASE WHEN w.deadline_at IS NULL THEN 1 ELSE 0 END, w.deadline_at, w.id LIMIT ${}",
-        binds.len() + 1
-    );
+    let sql = format!("{SELECT}{where_sql} ORDER BY w.deadline_at NULLS LAST, w.id LIMIT ${}", binds.len() + 1);
     // Only placeholders are spliced in; every value is bound.
     let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
     for bind in binds {
@@ -284,6 +325,48 @@ pub async fn select_urgent(conn: &mut Conn, filter: &Filter<'_>, limit: i64) -> 
         };
     }
     query.bind(limit).fetch_all(conn).await
+}
+
+/// How many orders each section of the board holds.
+pub struct BoardTotals {
+    pub near_due: i64,
+    pub overdue: i64,
+    pub returned: i64,
+    pub reopened: i64,
+    pub extensions: i64,
+}
+
+/// Counts the board's sections in one pass over the open orders in scope.
+pub async fn board_totals(conn: &mut Conn, scope: Scope<'_>) -> Result<BoardTotals, sqlx::Error> {
+    let filter = Filter { condition: Some(OPEN), scope, ..Default::default() };
+    let (where_sql, binds) = clause(&filter);
+    let count = |condition: &str| format!("CAST(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS BIGINT)");
+    let sql = format!(
+        "SELECT {}, {}, {}, {}, {} FROM workorders w JOIN regions r ON r.code = w.region_code{where_sql}",
+        count(BOARD_NEAR_DUE),
+        count(BOARD_OVERDUE),
+        count(BOARD_RETURNED),
+        count(BOARD_REOPENED),
+        count(BOARD_EXTENSIONS),
+    );
+    // Only placeholders and constants are spliced in; every value is bound.
+    let mut query = sqlx::query_as::<_, (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>)>(
+        sqlx::AssertSqlSafe(sql),
+    );
+    for bind in binds {
+        query = match bind {
+            Bind::Text(t) => query.bind(t),
+            Bind::Int(i) => query.bind(i),
+        };
+    }
+    let (near_due, overdue, returned, reopened, extensions) = query.fetch_one(conn).await?;
+    Ok(BoardTotals {
+        near_due: near_due.unwrap_or(0),
+        overdue: overdue.unwrap_or(0),
+        returned: returned.unwrap_or(0),
+        reopened: reopened.unwrap_or(0),
+        extensions: extensions.unwrap_or(0),
+    })
 }
 
 pub struct Change<'a> {
@@ -310,7 +393,7 @@ pub struct Change<'a> {
 
 /// Writes the changed order, only if nobody changed it since it was read (`updated_at` and
 /// state unchanged): a concurrent step loses and is told so.
-pub async fn update(conn: &mut Conn, row: &Row, c: Change<'_>, now: i64) -> Result<bool, sqlx::Error> {
+pub async fn update(tx: &mut WriteTx, row: &Row, c: Change<'_>, now: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE workorders SET state = $1, department_id = $2, category_code = $3, respond_by = $4, signed_at = $5,
                 deadline_at = $6, alarm = $7, returned = $8, reopened = $9, supervised = $10, escalated = $11,
@@ -341,9 +424,22 @@ pub async fn update(conn: &mut Conn, row: &Row, c: Change<'_>, now: i64) -> Resu
     .bind(row.id)
     .bind(&row.state)
     .bind(row.updated_at)
-    .execute(conn)
+    .execute(&mut **tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let after = Tallied {
+        state: c.state,
+        category_code: c.category_code,
+        department_id: c.department_id,
+        closed_at: c.closed_at,
+        deadline_at: c.deadline_at,
+        satisfaction: c.satisfaction,
+        ..row.tallied()
+    };
+    tallies::record(tx, Some(&row.tallied()), &after);
+    Ok(true)
 }
 
 pub struct EventRow<'a> {

@@ -231,7 +231,7 @@ async fn an_unsure_order_waits_for_a_dispatcher_who_corrects_it_and_a_return_is_
     assert_eq!(returned["returned"], true);
     let supervisor = app.login("supervisor").await;
     let board = ok(supervisor.get("/api/workorders/board").await).await;
-    assert!(board["returned"].as_array().unwrap().iter().any(|o| o["number"] == number));
+    assert!(board["returned"]["orders"].as_array().unwrap().iter().any(|o| o["number"] == number));
     let again = ok(dispatcher.post(&step(number, "dispatch"), &json!({"department": "440400-SHJ"})).await).await;
     assert_eq!(again["department"]["code"], "440400-SHJ");
 
@@ -271,7 +271,7 @@ async fn enterprise_limits_alarms_extension_and_supervision() {
     assert!(changed >= 1);
     let supervisor = app.login("supervisor").await;
     let board = ok(supervisor.get("/api/workorders/board").await).await;
-    assert!(board["overdue"].as_array().unwrap().iter().any(|o| o["number"] == number), "{board}");
+    assert!(board["overdue"]["orders"].as_array().unwrap().iter().any(|o| o["number"] == number), "{board}");
 
     // An extension is asked with a reason and approved by a supervisor: 3 more working days.
     let department = order["department"]["code"].as_str().unwrap_or("440400-ZJJ").to_owned();
@@ -288,7 +288,7 @@ async fn enterprise_limits_alarms_extension_and_supervision() {
     ok(handler.post(&step(&number, "request_extension"), &json!({"days": 3, "note": "需更换灯杆，等待配件"})).await)
         .await;
     let board = ok(supervisor.get("/api/workorders/board").await).await;
-    assert!(board["extension_requests"].as_array().unwrap().iter().any(|o| o["number"] == number));
+    assert!(board["extension_requests"]["orders"].as_array().unwrap().iter().any(|o| o["number"] == number));
     expect_error(handler.post(&step(&number, "approve_extension"), &json!({})).await, 403, "forbidden", None).await;
     let extended = ok(supervisor.post(&step(&number, "approve_extension"), &json!({})).await).await;
     assert_eq!(extended["deadline"], "2026-12-02T16:00:00Z");
@@ -639,5 +639,100 @@ async fn a_city_loads_its_own_category_tree() {
     app.state.workorders.reload(&app.state.store).await.unwrap();
     let categories = ok(app.anonymous().get("/api/workorders/categories").await).await;
     assert_eq!(find(&categories, "01")["name"], "城乡建设与管理");
+    app.stop().await;
+}
+
+/// The statistics read running totals that every change of an order moves; after intake by
+/// several channels, dispatch, return and redispatch to another department, closing, rating,
+/// re-opening, merging and an emergency, they equal a recount of the orders, row for row.
+#[tokio::test]
+async fn running_totals_agree_with_a_recount_of_the_orders() {
+    let app = TestApp::demo().await;
+    let operator = app.login("operator").await;
+    let handler = app.login("housing_handler").await;
+    let dispatcher = app.login("dispatcher").await;
+    let resident = app.login("440402198503120024").await;
+    let grid = app.login("grid").await;
+    let call = json!({"request_type": "complaint",
+        "text": "我们小区的物业公司未经业主同意，占用公共绿地改成停车位并收取停车费，请住建部门查处。",
+        "caller": {"kind": "resident", "name": "陈晓红", "phone": "13800138001"}});
+    let complaint = created(operator.post("/api/workorders", &call).await).await;
+    let complaint = complaint["number"].as_str().unwrap();
+    for (who, action, body) in [
+        (&handler, "sign", json!({})),
+        (&handler, "reply", json!({"note": "已责令恢复绿地"})),
+        (&handler, "close", json!({})),
+        (&operator, "rate", json!({"satisfaction": "dissatisfied"})),
+        (&operator, "reopen", json!({"note": "未退费"})),
+        (&handler, "sign", json!({})),
+        (&handler, "reply", json!({"note": "已退费"})),
+        (&handler, "close", json!({})),
+        (&operator, "rate", json!({"satisfaction": "satisfied"})),
+    ] {
+        ok(who.post(&step(complaint, action), &body).await).await;
+    }
+    let vague =
+        created(resident.post("/api/workorders", &json!({"request_type": "suggestion", "text": "建议多一些"})).await)
+            .await;
+    let vague = vague["number"].as_str().unwrap();
+    ok(dispatcher.post(&step(vague, "dispatch"), &json!({"department": "440400-CGJ"})).await).await;
+    ok(app.login("handler").await.post(&step(vague, "return"), &json!({"note": "不属于城管职责"})).await).await;
+    let supervisor = app.login("supervisor").await;
+    let board = ok(supervisor.get("/api/workorders/board").await).await;
+    assert_eq!(board["returned"]["total"], 1, "{board}");
+    ok(dispatcher.post(&step(vague, "dispatch"), &json!({"department": "440400-SHJ"})).await).await;
+    let stall = json!({"request_type": "complaint", "text": "迎宾南路人行道上有摊贩占道经营，行人无法通行",
+        "location": {"lat": GONGBEI.0, "lon": GONGBEI.1}});
+    let first = created(grid.post("/api/workorders", &stall).await).await;
+    let second = created(resident.post("/api/workorders", &stall).await).await;
+    ok(dispatcher.post(&step(second["number"].as_str().unwrap(), "merge"), &json!({"into": first["number"]})).await)
+        .await;
+    let fire = json!({"request_type": "help", "text": "拱北商业街一间铺面着火了，冒出浓烟"});
+    assert_eq!(created(grid.post("/api/workorders", &fire).await).await["state"], "redirected");
+
+    let stats = ok(supervisor.get("/api/workorders/stats").await).await;
+    assert_eq!(stats["orders"], 4, "the emergency is not counted: {stats}");
+    assert_eq!(stats["by_channel"]["hotline"], 1);
+    assert_eq!(stats["by_channel"]["web"], 2);
+    assert_eq!(stats["by_channel"]["grid"], 1);
+    assert_eq!(stats["satisfaction_rate"], 1.0, "only the last rating counts");
+    let departments: Vec<(String, u64)> = stats["by_department"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["department"].as_str().unwrap().to_owned(), d["orders"].as_u64().unwrap()))
+        .collect();
+    assert!(departments.contains(&("珠海市生态环境局".to_owned(), 1)), "moved with its redispatch: {departments:?}");
+    assert_eq!(stats["open_by_grid"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>(), 1);
+    let point = &stats["open_points"][0];
+    assert_eq!(point[2], 1.0, "one open order in its cell: {stats}");
+    assert!(
+        (point[0].as_f64().unwrap() - GONGBEI.1).abs() < 0.001
+            && (point[1].as_f64().unwrap() - GONGBEI.0).abs() < 0.001
+    );
+    // A district's own figures are its share.
+    let district = ok(app.login("doumen_admin").await.get("/api/workorders/stats").await).await;
+    assert_eq!(district["orders"], 0, "{district}");
+
+    let rows = || async {
+        let rows: Vec<(String, i64, String, String, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT region_code, day, dimension, value, orders, closed, on_time, timed, handled_ms, satisfied,
+                    basically_satisfied, dissatisfied FROM workorder_tallies
+             WHERE orders <> 0 OR closed <> 0 OR timed <> 0 OR satisfied <> 0 OR basically_satisfied <> 0
+                OR dissatisfied <> 0
+             ORDER BY region_code, day, dimension, value",
+        )
+        .fetch_all(app.state.store.pool())
+        .await
+        .unwrap();
+        rows
+    };
+    let running = rows().await;
+    assert!(running.iter().any(|r| r.0 == "440400" && r.2 == "channel" && r.3 == "web" && r.4 == 2), "{running:?}");
+    let mut tx = app.state.store.begin_write().await.unwrap();
+    yiwang::workorders::tallies::recount(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(running, rows().await);
+    assert_eq!(stats, ok(supervisor.get("/api/workorders/stats").await).await);
     app.stop().await;
 }

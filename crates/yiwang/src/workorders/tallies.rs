@@ -1,0 +1,343 @@
+//! Running totals of work orders (`workorder_tallies`, migration 0021) that the statistics read
+//! instead of counting a period's orders: per region (the order's own and every region above
+//! it), China day of intake, and channel, first-level category or department.
+//!
+//! Every insert or change of an order records what it adds and takes away ([`record`]); the
+//! deltas wait in the write transaction and are written with the batch's others just before
+//! `COMMIT` ([`flush`]), so the totals move exactly when the orders do. [`recount`] rebuilds them
+//! from the orders (after a bulk load, or to check them).
+
+use std::collections::BTreeMap;
+
+use crate::store::{Conn, WriteTx};
+
+/// What one order adds to the totals of its group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub orders: i64,
+    pub closed: i64,
+    pub on_time: i64,
+    pub timed: i64,
+    pub handled_ms: i64,
+    pub satisfied: i64,
+    pub basically_satisfied: i64,
+    pub dissatisfied: i64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts, sign: i64) {
+        self.orders += sign * other.orders;
+        self.closed += sign * other.closed;
+        self.on_time += sign * other.on_time;
+        self.timed += sign * other.timed;
+        self.handled_ms += sign * other.handled_ms;
+        self.satisfied += sign * other.satisfied;
+        self.basically_satisfied += sign * other.basically_satisfied;
+        self.dissatisfied += sign * other.dissatisfied;
+    }
+
+    fn is_zero(&self) -> bool {
+        *self == Counts::default()
+    }
+}
+
+/// The group an order is counted in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Group {
+    pub region_code: String,
+    /// China day of intake, in days since 1970-01-01.
+    pub day: i64,
+    pub channel: String,
+    /// First-level category code; empty when unclassified.
+    pub category: String,
+    /// Department id as text; empty when not dispatched.
+    pub department: String,
+}
+
+/// The columns of an order the totals depend on.
+pub struct Tallied<'a> {
+    pub region_code: &'a str,
+    pub created_at: i64,
+    pub emergency: Option<&'a str>,
+    pub channel: &'a str,
+    pub category_code: Option<&'a str>,
+    pub department_id: Option<i64>,
+    pub state: &'a str,
+    pub closed_at: Option<i64>,
+    pub deadline_at: Option<i64>,
+    pub satisfaction: Option<&'a str>,
+}
+
+pub const DAY_MS: i64 = 86_400_000;
+/// China time is UTC+8 all year.
+pub const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
+
+impl Tallied<'_> {
+    /// The order's group and counts; none for a redirected emergency (not a work order of the
+    /// statistics).
+    fn counted(&self) -> Option<(Group, Counts)> {
+        if self.emergency.is_some() {
+            return None;
+        }
+        let group = Group {
+            region_code: self.region_code.to_owned(),
+            day: (self.created_at + CHINA_OFFSET_MS).div_euclid(DAY_MS),
+            channel: self.channel.to_owned(),
+            category: self.category_code.map(|c| c.chars().take(2).collect()).unwrap_or_default(),
+            department: self.department_id.map(|d| d.to_string()).unwrap_or_default(),
+        };
+        let closed = self.state == "closed";
+        let timed = closed && self.closed_at.is_some();
+        let on_time = closed && matches!((self.closed_at, self.deadline_at), (Some(c), Some(d)) if c < d);
+        let flag = |b: bool| i64::from(b);
+        let counts = Counts {
+            orders: 1,
+            closed: flag(closed),
+            on_time: flag(on_time),
+            timed: flag(timed),
+            handled_ms: if timed { self.closed_at.unwrap_or(self.created_at) - self.created_at } else { 0 },
+            satisfied: flag(matches!(self.satisfaction, Some("very_satisfied" | "satisfied"))),
+            basically_satisfied: flag(self.satisfaction == Some("basically_satisfied")),
+            dissatisfied: flag(matches!(self.satisfaction, Some("dissatisfied" | "very_dissatisfied"))),
+        };
+        Some((group, counts))
+    }
+}
+
+/// A change to the totals of one group, waiting in its transaction.
+pub struct Delta {
+    group: Group,
+    counts: Counts,
+}
+
+/// Records that an order went from `before` (none when new) to `after`.
+pub fn record(tx: &mut WriteTx, before: Option<&Tallied<'_>>, after: &Tallied<'_>) {
+    let before = before.and_then(Tallied::counted);
+    let after = after.counted();
+    match (before, after) {
+        (Some((old, was)), Some((new, now))) if old == new => {
+            let mut counts = now;
+            counts.add(&was, -1);
+            if !counts.is_zero() {
+                tx.push_tally(Delta { group: new, counts });
+            }
+        }
+        (before, after) => {
+            if let Some((group, was)) = before {
+                let mut counts = Counts::default();
+                counts.add(&was, -1);
+                tx.push_tally(Delta { group, counts });
+            }
+            if let Some((group, counts)) = after {
+                tx.push_tally(Delta { group, counts });
+            }
+        }
+    }
+}
+
+/// Rows per statement: twelve parameters each, well under either backend's limit.
+const GROUPS_PER_STATEMENT: usize = 400;
+
+/// Writes a transaction's deltas: summed per group, each added to the group's region and every
+/// region above it, by each of the three dimensions. Rows are written in key order, so
+/// concurrent transactions lock shared rows in the same order.
+pub(crate) async fn flush(conn: &mut Conn, deltas: &[Delta]) -> Result<(), sqlx::Error> {
+    let mut summed: BTreeMap<&Group, Counts> = BTreeMap::new();
+    for delta in deltas {
+        summed.entry(&delta.group).or_default().add(&delta.counts, 1);
+    }
+    summed.retain(|_, c| !c.is_zero());
+    let groups: Vec<(&Group, Counts)> = summed.into_iter().collect();
+    for chunk in groups.chunks(GROUPS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p: Vec<String> = (1..=13).map(|k| format!("${}", 13 * i + k)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "WITH v (region_code, day, channel, category, department, orders, closed, on_time, timed, handled_ms,
+                     satisfied, basically_satisfied, dissatisfied) AS (VALUES {}),
+             rolled AS (
+                 SELECT a.code AS region_code, v.day, v.channel, v.category, v.department, v.orders, v.closed,
+                        v.on_time, v.timed, v.handled_ms, v.satisfied, v.basically_satisfied, v.dissatisfied
+                 FROM v JOIN regions r ON r.code = v.region_code JOIN regions a ON r.path LIKE a.path || '%'),
+             keyed AS ({})
+             INSERT INTO workorder_tallies (region_code, day, dimension, value, orders, closed, on_time, timed,
+                                            handled_ms, satisfied, basically_satisfied, dissatisfied)
+             SELECT * FROM keyed WHERE true ORDER BY region_code, day, dimension, value
+             ON CONFLICT (region_code, day, dimension, value) DO UPDATE SET
+                 orders = workorder_tallies.orders + excluded.orders,
+                 closed = workorder_tallies.closed + excluded.closed,
+                 on_time = workorder_tallies.on_time + excluded.on_time,
+                 timed = workorder_tallies.timed + excluded.timed,
+                 handled_ms = workorder_tallies.handled_ms + excluded.handled_ms,
+                 satisfied = workorder_tallies.satisfied + excluded.satisfied,
+                 basically_satisfied = workorder_tallies.basically_satisfied + excluded.basically_satisfied,
+                 dissatisfied = workorder_tallies.dissatisfied + excluded.dissatisfied",
+            rows.join(", "),
+            by_dimension("rolled"),
+        );
+        // Only placeholders and constants are spliced in; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (group, c) in chunk {
+            query = query
+                .bind(&group.region_code)
+                .bind(group.day)
+                .bind(&group.channel)
+                .bind(&group.category)
+                .bind(&group.department)
+                .bind(c.orders)
+                .bind(c.closed)
+                .bind(c.on_time)
+                .bind(c.timed)
+                .bind(c.handled_ms)
+                .bind(c.satisfied)
+                .bind(c.basically_satisfied)
+                .bind(c.dissatisfied);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The three dimensions' rows of `source` (columns as in `rolled` above), summed per key.
+fn by_dimension(source: &str) -> String {
+    let sums = "CAST(SUM(orders) AS BIGINT), CAST(SUM(closed) AS BIGINT), CAST(SUM(on_time) AS BIGINT),
+                CAST(SUM(timed) AS BIGINT), CAST(SUM(handled_ms) AS BIGINT), CAST(SUM(satisfied) AS BIGINT),
+                CAST(SUM(basically_satisfied) AS BIGINT), CAST(SUM(dissatisfied) AS BIGINT)";
+    ["channel", "category", "department"]
+        .map(|d| {
+            format!(
+                "SELECT region_code, day, '{d}' AS dimension, {d} AS value, {sums} FROM {source}
+                 GROUP BY region_code, day, {d}"
+            )
+        })
+        .join(" UNION ALL ")
+}
+
+/// Counts every stored order again, replacing the totals (in the caller's transaction).
+pub async fn recount(conn: &mut Conn) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM workorder_tallies").execute(&mut *conn).await?;
+    let sql = format!(
+        "WITH own AS (
+             SELECT region_code, (created_at + 28800000) / 86400000 AS day, channel,
+                    COALESCE(substr(category_code, 1, 2), '') AS category,
+                    COALESCE(CAST(department_id AS TEXT), '') AS department,
+                    COUNT(*) AS orders,
+                    SUM(CASE WHEN state = 'closed' THEN 1 ELSE 0 END) AS closed,
+                    SUM(CASE WHEN state = 'closed' AND closed_at < deadline_at THEN 1 ELSE 0 END) AS on_time,
+                    SUM(CASE WHEN state = 'closed' AND closed_at IS NOT NULL THEN 1 ELSE 0 END) AS timed,
+                    SUM(CASE WHEN state = 'closed' AND closed_at IS NOT NULL THEN closed_at - created_at ELSE 0 END)
+                        AS handled_ms,
+                    SUM(CASE WHEN satisfaction IN ('very_satisfied', 'satisfied') THEN 1 ELSE 0 END) AS satisfied,
+                    SUM(CASE WHEN satisfaction = 'basically_satisfied' THEN 1 ELSE 0 END) AS basically_satisfied,
+                    SUM(CASE WHEN satisfaction IN ('dissatisfied', 'very_dissatisfied') THEN 1 ELSE 0 END)
+                        AS dissatisfied
+             FROM workorders WHERE emergency IS NULL
+             GROUP BY region_code, (created_at + 28800000) / 86400000, channel,
+                      COALESCE(substr(category_code, 1, 2), ''), COALESCE(CAST(department_id AS TEXT), '')),
+         rolled AS (
+             SELECT a.code AS region_code, o.day, o.channel, o.category, o.department, o.orders, o.closed,
+                    o.on_time, o.timed, o.handled_ms, o.satisfied, o.basically_satisfied, o.dissatisfied
+             FROM own o JOIN regions r ON r.code = o.region_code JOIN regions a ON r.path LIKE a.path || '%')
+         INSERT INTO workorder_tallies (region_code, day, dimension, value, orders, closed, on_time, timed,
+                                        handled_ms, satisfied, basically_satisfied, dissatisfied)
+         {}",
+        by_dimension("rolled")
+    );
+    // Only constants are spliced in.
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// One summed line of the totals: (dimension, value, the eight counts in [`Counts`]' order).
+pub type Line = (String, String, i64, i64, i64, i64, i64, i64, i64, i64);
+
+/// The totals of `days` (inclusive) over the regions `region_codes`, which must not nest (a
+/// region and one above it would count the same orders twice): a line per dimension and value,
+/// and orders per day.
+pub async fn read(
+    conn: &mut Conn,
+    region_codes: &[String],
+    days: (i64, i64),
+) -> Result<(Vec<Line>, Vec<(i64, i64)>), sqlx::Error> {
+    let regions: Vec<String> = (0..region_codes.len()).map(|i| format!("${}", i + 3)).collect();
+    let regions = regions.join(", ");
+    let lines = format!(
+        "SELECT dimension, value, CAST(SUM(orders) AS BIGINT), CAST(SUM(closed) AS BIGINT),
+                CAST(SUM(on_time) AS BIGINT), CAST(SUM(timed) AS BIGINT), CAST(SUM(handled_ms) AS BIGINT),
+                CAST(SUM(satisfied) AS BIGINT), CAST(SUM(basically_satisfied) AS BIGINT),
+                CAST(SUM(dissatisfied) AS BIGINT)
+         FROM workorder_tallies WHERE day >= $1 AND day <= $2 AND region_code IN ({regions})
+         GROUP BY dimension, value"
+    );
+    let daily = format!(
+        "SELECT day, CAST(SUM(orders) AS BIGINT) FROM workorder_tallies
+         WHERE day >= $1 AND day <= $2 AND region_code IN ({regions}) AND dimension = 'channel'
+         GROUP BY day"
+    );
+    // Only placeholders are spliced in; every value is bound.
+    let mut query = sqlx::query_as::<_, Line>(sqlx::AssertSqlSafe(lines)).bind(days.0).bind(days.1);
+    for code in region_codes {
+        query = query.bind(code);
+    }
+    let lines = query.fetch_all(&mut *conn).await?;
+    let mut query = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(daily)).bind(days.0).bind(days.1);
+    for code in region_codes {
+        query = query.bind(code);
+    }
+    let daily = query.fetch_all(&mut *conn).await?;
+    Ok((lines, daily))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order<'a>(state: &'a str, department_id: Option<i64>, satisfaction: Option<&'a str>) -> Tallied<'a> {
+        Tallied {
+            region_code: "440402001",
+            // 2026-12-04 23:30 in China is 15:30 UTC.
+            created_at: 1_796_398_200_000,
+            emergency: None,
+            channel: "hotline",
+            category_code: Some("0101"),
+            department_id,
+            state,
+            closed_at: (state == "closed").then_some(1_796_398_200_000 + 3_600_000),
+            deadline_at: Some(1_796_398_200_000 + 7_200_000),
+            satisfaction,
+        }
+    }
+
+    #[test]
+    fn an_order_is_counted_on_its_china_day_in_its_groups() {
+        let (group, counts) = order("closed", Some(7), Some("satisfied")).counted().unwrap();
+        assert_eq!(group.day, (1_796_398_200_000 + CHINA_OFFSET_MS) / DAY_MS);
+        assert_eq!(
+            chrono::DateTime::from_timestamp_millis(group.day * DAY_MS).unwrap().date_naive().to_string(),
+            "2026-12-04"
+        );
+        assert_eq!((group.category.as_str(), group.department.as_str()), ("01", "7"));
+        assert_eq!(
+            counts,
+            Counts {
+                orders: 1,
+                closed: 1,
+                on_time: 1,
+                timed: 1,
+                handled_ms: 3_600_000,
+                satisfied: 1,
+                basically_satisfied: 0,
+                dissatisfied: 0
+            }
+        );
+        let open = order("signed", None, None).counted().unwrap();
+        assert_eq!(open.0.department, "");
+        assert_eq!(open.1, Counts { orders: 1, ..Counts::default() });
+        let mut emergency = order("redirected", None, None);
+        emergency.emergency = Some("110");
+        assert!(emergency.counted().is_none());
+    }
+}

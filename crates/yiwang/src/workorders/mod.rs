@@ -821,17 +821,28 @@ fn handled_departments(actor: &Principal) -> Vec<i64> {
     actor.grants.iter().filter(|g| g.role == Role::DepartmentHandler).map(|g| g.department_id).collect()
 }
 
-/// Every order the actor may see: their own, their department's, their grid's, their region's.
-async fn scope_of<'a>(store: &Store, actor: &'a Principal, grids: &'a mut Vec<String>) -> Result<store::Scope<'a>> {
+/// Every order the actor may see: their own, their department's, their grid's, their region's
+/// (named region by region, which the planner estimates well).
+async fn scope_of<'a>(
+    store: &Store,
+    actor: &'a Principal,
+    regions: &'a mut Vec<String>,
+    grids: &'a mut Vec<String>,
+) -> Result<store::Scope<'a>> {
     let mut scope = store::Scope { requester_account: Some(actor.account_id), ..Default::default() };
-    for grant in &actor.grants {
-        if matches!(
-            grant.role,
-            Role::HotlineOperator | Role::Dispatcher | Role::Supervisor | Role::Auditor | Role::PlatformAdmin
-        ) {
-            scope.region_paths.push(grant.region_path.as_str());
-        }
-    }
+    let paths: Vec<String> = actor
+        .grants
+        .iter()
+        .filter(|g| {
+            matches!(
+                g.role,
+                Role::HotlineOperator | Role::Dispatcher | Role::Supervisor | Role::Auditor | Role::PlatformAdmin
+            )
+        })
+        .map(|g| g.region_path.clone())
+        .collect();
+    *regions = store::regions_under(&mut *store.pool().acquire().await?, &paths).await?;
+    scope.region_codes = regions.iter().map(String::as_str).collect();
     scope.departments = handled_departments(actor);
     if actor.has_role(Role::GridWorker) {
         *grids = crate::grid::store::grids_of(&mut *store.pool().acquire().await?, actor.account_id).await?;
@@ -861,8 +872,8 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<Summary>> {
-    let mut grids = Vec::new();
-    let scope = scope_of(store, actor, &mut grids).await?;
+    let (mut regions, mut grids) = (Vec::new(), Vec::new());
+    let scope = scope_of(store, actor, &mut regions, &mut grids).await?;
     if query.phone.as_deref().is_some_and(|p| !p.trim().is_empty()) && !actor.has_role(Role::HotlineOperator) {
         return Err(WorkOrderError::Forbidden);
     }

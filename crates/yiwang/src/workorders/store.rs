@@ -209,9 +209,9 @@ pub struct Filter<'a> {
 pub struct Scope<'a> {
     /// No restriction (public lists, Open311 clients).
     pub everything: bool,
-    pub region_paths: Vec<&'a str>,
-    /// Regions named one by one (their orders, not those of regions below): the planner can
-    /// estimate these from the column's statistics, where a path prefix defeats it.
+    /// Regions named one by one (their orders, not those of regions below; see
+    /// [`regions_under`]): the planner estimates these from the column's statistics, where a
+    /// path prefix defeats it and picks plans that read every open order.
     pub region_codes: Vec<&'a str>,
     pub departments: Vec<i64>,
     pub grids: Vec<&'a str>,
@@ -257,9 +257,6 @@ fn clause(filter: &Filter<'_>) -> (String, Vec<Bind>) {
     let scope = &filter.scope;
     if !scope.everything {
         let mut any: Vec<String> = Vec::new();
-        for path in &scope.region_paths {
-            any.push(format!("r.path LIKE {}", push(&mut binds, Bind::Text(format!("{path}%")))));
-        }
         if !scope.region_codes.is_empty() {
             let list: Vec<String> =
                 scope.region_codes.iter().map(|c| push(&mut binds, Bind::Text(c.to_string()))).collect();

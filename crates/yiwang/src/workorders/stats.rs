@@ -1,6 +1,6 @@
 //! Work-order statistics for supervisors and leaders: volume by channel, category, department and
-//! day; on-time rate; average handling time; satisfaction by department; open orders by grid and
-//! their points (hot spots). Counted from the running totals that every change of an order moves
+//! day; on-time rate; average handling time; satisfaction by department; orders open now by grid
+//! and map cell (hot spots). Counted from the running totals that every change of an order moves
 //! in its own transaction (`tallies.rs`), so they always agree with the lists.
 
 use std::collections::{BTreeMap, HashMap};
@@ -42,25 +42,21 @@ pub struct Stats {
     pub average_handling_hours: Option<f64>,
     /// Share of rated orders rated 满意 or 基本满意.
     pub satisfaction_rate: Option<f64>,
-    /// Open orders per grid.
+    /// Orders open now per grid (whatever the period).
     pub open_by_grid: BTreeMap<String, u64>,
-    /// Open orders on the map, counted per cell of 0.001° (about 100 m) and placed at the cell's
-    /// centre: [longitude, latitude, orders], the busiest 2,000 cells.
+    /// Orders open now on the map (whatever the period), counted per cell of 0.001° (about
+    /// 100 m) and placed at the cell's centre: [longitude, latitude, orders], the busiest 2,000
+    /// cells.
     pub open_points: Vec<[f64; 3]>,
 }
 
-/// Open orders counted by grid and map cell: (grid, cell latitude, cell longitude, orders), the
-/// cell in thousandths of a degree.
-type OpenCell = (Option<String>, Option<i64>, Option<i64>, i64);
-
-const OPEN_STATES: &str = "('pending', 'dispatched', 'signed', 'replied')";
 /// Map cells sent at most (the busiest): a city's open orders would otherwise be tens of
 /// thousands of points.
 const MAP_CELLS: usize = 2000;
 
-/// Figures for orders taken in from `from` to `to` (China days, inclusive). The counts come from
-/// the running totals (`tallies.rs`: a few hundred lines per day, however many orders there are);
-/// the map counts the period's open orders, which are few, per grid and per cell of about 100 m.
+/// Figures for orders taken in from `from` to `to` (China days, inclusive), and the orders open
+/// now on the map. Both come from running totals (`tallies.rs`): a few hundred lines per day and a
+/// line per grid and map cell, however many orders there are.
 pub async fn compute(
     store: &Store,
     routing: &Routing,
@@ -88,23 +84,7 @@ pub async fn compute(
     let days = (day_number(from), day_number(to));
     let mut conn = store.pool().acquire().await?;
     let (lines, daily) = tallies::read(&mut conn, &region_codes, days).await?;
-    let scope: Vec<String> = (0..paths.len()).map(|i| format!("r.path LIKE ${}", i + 3)).collect();
-    let open = format!(
-        "SELECT w.grid_code, w.lat_e6 / 1000, w.lon_e6 / 1000, COUNT(*)
-         FROM workorders w JOIN regions r ON r.code = w.region_code
-         WHERE w.state IN {OPEN_STATES} AND w.created_at >= $1 AND w.created_at < $2 AND w.emergency IS NULL
-           AND ({})
-         GROUP BY w.grid_code, w.lat_e6 / 1000, w.lon_e6 / 1000",
-        scope.join(" OR ")
-    );
-    // Only placeholders and constants are spliced in; every value is bound.
-    let mut query = sqlx::query_as::<_, OpenCell>(sqlx::AssertSqlSafe(open))
-        .bind(china_midnight(from))
-        .bind(china_midnight(to + chrono::TimeDelta::days(1)));
-    for path in &paths {
-        query = query.bind(format!("{path}%"));
-    }
-    let open = query.fetch_all(&mut *conn).await?;
+    let open = tallies::read_open(&mut conn, &region_codes).await?;
     drop(conn);
     let departments: HashMap<String, String> =
         crate::identity::departments(store).await?.into_iter().map(|d| (d.id.to_string(), d.name)).collect();
@@ -129,10 +109,6 @@ fn day_number(day: NaiveDate) -> i64 {
     (day - NaiveDate::default()).num_days()
 }
 
-fn china_midnight(day: NaiveDate) -> i64 {
-    (day.and_time(chrono::NaiveTime::MIN) - chrono::TimeDelta::hours(8)).and_utc().timestamp_millis()
-}
-
 fn aggregate(
     routing: &Routing,
     departments: &HashMap<String, String>,
@@ -140,7 +116,7 @@ fn aggregate(
     to: NaiveDate,
     lines: Vec<tallies::Line>,
     daily: Vec<(i64, i64)>,
-    open: Vec<OpenCell>,
+    open: Vec<(String, String, i64)>,
 ) -> Stats {
     let mut stats = Stats {
         from,
@@ -199,16 +175,20 @@ fn aggregate(
             _ => {}
         }
     }
-    let mut cells: HashMap<(i64, i64), u64> = HashMap::new();
-    for (grid, lat, lon, orders) in open {
-        if let Some(grid) = grid {
-            *stats.open_by_grid.entry(grid).or_default() += n(orders);
-        }
-        if let (Some(lat), Some(lon)) = (lat, lon) {
-            *cells.entry((lat, lon)).or_default() += n(orders);
+    let mut cells: Vec<((i64, i64), u64)> = Vec::new();
+    for (dimension, value, orders) in open {
+        match dimension.as_str() {
+            "grid" => *stats.open_by_grid.entry(value).or_default() += n(orders),
+            "cell" => {
+                if let Some((lat, lon)) = value.split_once(',')
+                    && let (Ok(lat), Ok(lon)) = (lat.parse::<i64>(), lon.parse::<i64>())
+                {
+                    cells.push(((lat, lon), n(orders)));
+                }
+            }
+            _ => {}
         }
     }
-    let mut cells: Vec<((i64, i64), u64)> = cells.into_iter().collect();
     cells.sort_by_key(|&(cell, orders)| (std::cmp::Reverse(orders), cell));
     cells.truncate(MAP_CELLS);
     // A cell is shown at its centre.

@@ -125,6 +125,9 @@ impl Row {
             closed_at: self.closed_at,
             deadline_at: self.deadline_at,
             satisfaction: self.satisfaction.as_deref(),
+            grid_code: self.grid_code.as_deref(),
+            lat_e6: self.lat_e6,
+            lon_e6: self.lon_e6,
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Running totals of work orders (`workorder_tallies`, migration 0021) that the statistics read
-//! instead of counting a period's orders: per region (the order's own and every region above
-//! it), China day of intake, and channel, first-level category or department.
+//! Running totals of work orders that the statistics read instead of counting orders: per region
+//! (the order's own and every region above it), China day of intake, and channel, first-level
+//! category or department (`workorder_tallies`, migration 0021); and the orders open now per
+//! region, grid and map cell (`workorder_open_places`, migration 0023).
 //!
 //! Every insert or change of an order records what it adds and takes away ([`record`]); the
 //! deltas wait in the write transaction and are written with the batch's others just before
@@ -66,6 +67,9 @@ pub struct Tallied<'a> {
     pub closed_at: Option<i64>,
     pub deadline_at: Option<i64>,
     pub satisfaction: Option<&'a str>,
+    pub grid_code: Option<&'a str>,
+    pub lat_e6: Option<i64>,
+    pub lon_e6: Option<i64>,
 }
 
 pub const DAY_MS: i64 = 86_400_000;
@@ -104,34 +108,58 @@ impl Tallied<'_> {
     }
 }
 
-/// A change to the totals of one group, waiting in its transaction.
-pub struct Delta {
-    group: Group,
-    counts: Counts,
+/// Where an open order shows on the map: its region, grid (empty when none) and cell of 0.001°
+/// (about 100 m) as "latitude,longitude" in thousandths of a degree (empty without a point).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Place {
+    pub region_code: String,
+    pub grid: String,
+    pub cell: String,
 }
 
-/// Records that an order went from `before` (none when new) to `after`.
+impl Tallied<'_> {
+    /// The order's place on the map while it is open.
+    fn open_place(&self) -> Option<Place> {
+        if self.emergency.is_some() || !OPEN_STATES.contains(&self.state) {
+            return None;
+        }
+        let cell = match (self.lat_e6, self.lon_e6) {
+            // Truncating division, as SQL's integer division does in `recount`.
+            (Some(lat), Some(lon)) => format!("{},{}", lat / 1000, lon / 1000),
+            _ => String::new(),
+        };
+        let grid = self.grid_code.unwrap_or_default().to_owned();
+        (!grid.is_empty() || !cell.is_empty()).then(|| Place { region_code: self.region_code.to_owned(), grid, cell })
+    }
+}
+
+const OPEN_STATES: [&str; 4] = ["pending", "dispatched", "signed", "replied"];
+
+/// A change to the totals, waiting in its transaction: of one group of a day, or of the open
+/// orders at one place.
+pub enum Delta {
+    Day(Group, Counts),
+    Open(Place, i64),
+}
+
+/// Records that an order went from `before` (none when new) to `after`; [`flush`] sums what
+/// cancels out.
 pub fn record(tx: &mut WriteTx, before: Option<&Tallied<'_>>, after: &Tallied<'_>) {
-    let before = before.and_then(Tallied::counted);
-    let after = after.counted();
-    match (before, after) {
-        (Some((old, was)), Some((new, now))) if old == new => {
-            let mut counts = now;
+    if let Some(before) = before {
+        if let Some((group, was)) = before.counted() {
+            let mut counts = Counts::default();
             counts.add(&was, -1);
-            if !counts.is_zero() {
-                tx.push_tally(Delta { group: new, counts });
-            }
+            tx.push_tally(Delta::Day(group, counts));
         }
-        (before, after) => {
-            if let Some((group, was)) = before {
-                let mut counts = Counts::default();
-                counts.add(&was, -1);
-                tx.push_tally(Delta { group, counts });
-            }
-            if let Some((group, counts)) = after {
-                tx.push_tally(Delta { group, counts });
-            }
+        if let Some(place) = before.open_place() {
+            tx.push_tally(Delta::Open(place, -1));
         }
+    }
+    if let Some((group, counts)) = after.counted() {
+        tx.push_tally(Delta::Day(group, counts));
+    }
+    if let Some(place) = after.open_place() {
+        tx.push_tally(Delta::Open(place, 1));
     }
 }
 
@@ -143,10 +171,16 @@ const GROUPS_PER_STATEMENT: usize = 400;
 /// concurrent transactions lock shared rows in the same order.
 pub(crate) async fn flush(conn: &mut Conn, deltas: &[Delta]) -> Result<(), sqlx::Error> {
     let mut summed: BTreeMap<&Group, Counts> = BTreeMap::new();
+    let mut places: BTreeMap<&Place, i64> = BTreeMap::new();
     for delta in deltas {
-        summed.entry(&delta.group).or_default().add(&delta.counts, 1);
+        match delta {
+            Delta::Day(group, counts) => summed.entry(group).or_default().add(counts, 1),
+            Delta::Open(place, orders) => *places.entry(place).or_default() += orders,
+        }
     }
     summed.retain(|_, c| !c.is_zero());
+    places.retain(|_, n| *n != 0);
+    flush_places(conn, places.into_iter().collect()).await?;
     let groups: Vec<(&Group, Counts)> = summed.into_iter().collect();
     for chunk in groups.chunks(GROUPS_PER_STATEMENT) {
         let rows: Vec<String> = (0..chunk.len())
@@ -201,6 +235,48 @@ pub(crate) async fn flush(conn: &mut Conn, deltas: &[Delta]) -> Result<(), sqlx:
     Ok(())
 }
 
+/// Writes the open orders' changes per place, to the place's region and every region above it,
+/// per grid and per cell, in key order.
+async fn flush_places(conn: &mut Conn, places: Vec<(&Place, i64)>) -> Result<(), sqlx::Error> {
+    for chunk in places.chunks(GROUPS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
+            .collect();
+        let sql = format!(
+            "WITH v (region_code, grid, cell, orders) AS (VALUES {}),
+             rolled AS (
+                 SELECT a.code AS region_code, v.grid, v.cell, v.orders
+                 FROM v JOIN regions r ON r.code = v.region_code JOIN regions a ON r.path LIKE a.path || '%'),
+             keyed AS ({})
+             INSERT INTO workorder_open_places (region_code, dimension, value, orders)
+             SELECT * FROM keyed WHERE true ORDER BY region_code, dimension, value
+             ON CONFLICT (region_code, dimension, value) DO UPDATE SET
+                 orders = workorder_open_places.orders + excluded.orders",
+            rows.join(", "),
+            places_by_dimension("rolled"),
+        );
+        // Only placeholders and constants are spliced in; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (place, orders) in chunk {
+            query = query.bind(&place.region_code).bind(&place.grid).bind(&place.cell).bind(*orders);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The grid and cell rows of `source` (region_code, grid, cell, orders), summed per key.
+fn places_by_dimension(source: &str) -> String {
+    ["grid", "cell"]
+        .map(|d| {
+            format!(
+                "SELECT region_code, '{d}' AS dimension, {d} AS value, CAST(SUM(orders) AS BIGINT) AS orders
+                 FROM {source} WHERE {d} <> '' GROUP BY region_code, {d}"
+            )
+        })
+        .join(" UNION ALL ")
+}
+
 /// The three dimensions' rows of `source` (columns as in `rolled` above), summed per key.
 fn by_dimension(source: &str) -> String {
     let sums = "CAST(SUM(orders) AS BIGINT), CAST(SUM(closed) AS BIGINT), CAST(SUM(on_time) AS BIGINT),
@@ -216,7 +292,8 @@ fn by_dimension(source: &str) -> String {
         .join(" UNION ALL ")
 }
 
-/// Counts every stored order again, replacing the totals (in the caller's transaction).
+/// Counts every stored order again, replacing the totals and the open orders' places (in the
+/// caller's transaction).
 pub async fn recount(conn: &mut Conn) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM workorder_tallies").execute(&mut *conn).await?;
     let sql = format!(
@@ -248,7 +325,45 @@ pub async fn recount(conn: &mut Conn) -> Result<(), sqlx::Error> {
     );
     // Only constants are spliced in.
     sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM workorder_open_places").execute(&mut *conn).await?;
+    let sql = format!(
+        "WITH own AS (
+             SELECT region_code, COALESCE(grid_code, '') AS grid,
+                    CASE WHEN lat_e6 IS NOT NULL AND lon_e6 IS NOT NULL
+                         THEN CAST(lat_e6 / 1000 AS TEXT) || ',' || CAST(lon_e6 / 1000 AS TEXT) ELSE '' END AS cell,
+                    COUNT(*) AS orders
+             FROM workorders
+             WHERE state IN ('pending', 'dispatched', 'signed', 'replied') AND emergency IS NULL
+             GROUP BY region_code, COALESCE(grid_code, ''),
+                      CASE WHEN lat_e6 IS NOT NULL AND lon_e6 IS NOT NULL
+                           THEN CAST(lat_e6 / 1000 AS TEXT) || ',' || CAST(lon_e6 / 1000 AS TEXT) ELSE '' END),
+         rolled AS (
+             SELECT a.code AS region_code, o.grid, o.cell, o.orders
+             FROM own o JOIN regions r ON r.code = o.region_code JOIN regions a ON r.path LIKE a.path || '%')
+         INSERT INTO workorder_open_places (region_code, dimension, value, orders)
+         {}",
+        places_by_dimension("rolled")
+    );
+    // Only constants are spliced in.
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
     Ok(())
+}
+
+/// The open orders now in the regions `region_codes` (which must not nest), per grid and per
+/// cell: (dimension, value, orders).
+pub async fn read_open(conn: &mut Conn, region_codes: &[String]) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    let regions: Vec<String> = (1..=region_codes.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT dimension, value, CAST(SUM(orders) AS BIGINT) FROM workorder_open_places
+         WHERE region_code IN ({}) AND orders > 0 GROUP BY dimension, value",
+        regions.join(", ")
+    );
+    // Only placeholders are spliced in; every value is bound.
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for code in region_codes {
+        query = query.bind(code);
+    }
+    query.fetch_all(conn).await
 }
 
 /// One summed line of the totals: (dimension, value, the eight counts in [`Counts`]' order).
@@ -308,6 +423,9 @@ mod tests {
             closed_at: (state == "closed").then_some(1_796_398_200_000 + 3_600_000),
             deadline_at: Some(1_796_398_200_000 + 7_200_000),
             satisfaction,
+            grid_code: Some("440402001001-01"),
+            lat_e6: Some(22_218_000),
+            lon_e6: Some(113_547_000),
         }
     }
 
@@ -336,6 +454,9 @@ mod tests {
         let open = order("signed", None, None).counted().unwrap();
         assert_eq!(open.0.department, "");
         assert_eq!(open.1, Counts { orders: 1, ..Counts::default() });
+        let place = order("signed", None, None).open_place().unwrap();
+        assert_eq!((place.grid.as_str(), place.cell.as_str()), ("440402001001-01", "22218,113547"));
+        assert!(order("closed", Some(7), None).open_place().is_none(), "closed orders leave the map");
         let mut emergency = order("redirected", None, None);
         emergency.emergency = Some("110");
         assert!(emergency.counted().is_none());

@@ -642,9 +642,13 @@ async fn a_city_loads_its_own_category_tree() {
     app.stop().await;
 }
 
+/// A row of `workorder_tallies`: region, day, dimension, value and the eight counts.
+type TallyRow = (String, i64, String, String, i64, i64, i64, i64, i64, i64, i64, i64);
+
 /// The statistics read running totals that every change of an order moves; after intake by
 /// several channels, dispatch, return and redispatch to another department, closing, rating,
-/// re-opening, merging and an emergency, they equal a recount of the orders, row for row.
+/// re-opening, merging and an emergency, they (and the open orders' places on the map) equal a
+/// recount of the orders, row for row.
 #[tokio::test]
 async fn running_totals_agree_with_a_recount_of_the_orders() {
     let app = TestApp::demo().await;
@@ -715,7 +719,7 @@ async fn running_totals_agree_with_a_recount_of_the_orders() {
     assert_eq!(district["orders"], 0, "{district}");
 
     let rows = || async {
-        let rows: Vec<(String, i64, String, String, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        let rows: Vec<TallyRow> = sqlx::query_as(
             "SELECT region_code, day, dimension, value, orders, closed, on_time, timed, handled_ms, satisfied,
                     basically_satisfied, dissatisfied FROM workorder_tallies
              WHERE orders <> 0 OR closed <> 0 OR timed <> 0 OR satisfied <> 0 OR basically_satisfied <> 0
@@ -727,12 +731,25 @@ async fn running_totals_agree_with_a_recount_of_the_orders() {
         .unwrap();
         rows
     };
+    let places = || async {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT region_code, dimension, value, orders FROM workorder_open_places WHERE orders <> 0
+             ORDER BY region_code, dimension, value",
+        )
+        .fetch_all(app.state.store.pool())
+        .await
+        .unwrap();
+        rows
+    };
     let running = rows().await;
     assert!(running.iter().any(|r| r.0 == "440400" && r.2 == "channel" && r.3 == "web" && r.4 == 2), "{running:?}");
+    let open = places().await;
+    assert!(open.iter().any(|p| p.0 == "440402001001" && p.1 == "grid" && p.3 == 1), "{open:?}");
     let mut tx = app.state.store.begin_write().await.unwrap();
     yiwang::workorders::tallies::recount(&mut tx).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(running, rows().await);
+    assert_eq!(open, places().await);
     assert_eq!(stats, ok(supervisor.get("/api/workorders/stats").await).await);
     app.stop().await;
 }

@@ -144,19 +144,28 @@ impl Principal {
 
     /// The widest region paths this principal reaches with `role` (none for a resident).
     pub fn scopes_for(&self, role: Option<Role>) -> Vec<String> {
-        let mut paths: Vec<String> =
-            self.grants.iter().filter(|g| role.is_none_or(|r| g.role == r)).map(|g| g.region_path.clone()).collect();
-        paths.sort();
-        paths.dedup();
-        // Keep only the outermost: "/440400/" already covers "/440400/440402/".
-        let mut outer: Vec<String> = Vec::new();
-        for p in paths {
-            if !outer.iter().any(|o| p.starts_with(o.as_str())) {
-                outer.push(p);
-            }
-        }
-        outer
+        outermost(self.grants.iter().filter(|g| role.is_none_or(|r| g.role == r)).map(|g| g.region_path.clone()))
     }
+
+    /// The widest region paths this principal reaches with any of `roles`; none contains another,
+    /// so counting per path counts nothing twice.
+    pub fn scopes_for_any(&self, roles: &[Role]) -> Vec<String> {
+        outermost(self.grants.iter().filter(|g| roles.contains(&g.role)).map(|g| g.region_path.clone()))
+    }
+}
+
+/// Keeps only the outermost paths: "/440400/" already covers "/440400/440402/".
+fn outermost(paths: impl Iterator<Item = String>) -> Vec<String> {
+    let mut paths: Vec<String> = paths.collect();
+    paths.sort();
+    paths.dedup();
+    let mut outer: Vec<String> = Vec::new();
+    for p in paths {
+        if !outer.iter().any(|o| p.starts_with(o.as_str())) {
+            outer.push(p);
+        }
+    }
+    outer
 }
 
 pub async fn load_principal(conn: &mut Conn, account_id: i64) -> Result<Option<Principal>> {

@@ -64,12 +64,13 @@ pub async fn compute(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Stats> {
-    let paths: Vec<String> =
-        [Role::Supervisor, Role::Dispatcher, Role::HotlineOperator, Role::Auditor, Role::PlatformAdmin]
-            .into_iter()
-            .flat_map(|r| actor.scopes_for(Some(r)))
-            .collect();
-    let paths = outermost(paths);
+    let paths = actor.scopes_for_any(&[
+        Role::Supervisor,
+        Role::Dispatcher,
+        Role::HotlineOperator,
+        Role::Auditor,
+        Role::PlatformAdmin,
+    ]);
     if paths.is_empty() {
         return Err(WorkOrderError::Forbidden);
     }
@@ -89,19 +90,6 @@ pub async fn compute(
     let departments: HashMap<String, String> =
         crate::identity::departments(store).await?.into_iter().map(|d| (d.id.to_string(), d.name)).collect();
     Ok(aggregate(routing, &departments, from, to, lines, daily, open))
-}
-
-/// Scope paths without any that another one contains, so that no order is counted twice.
-fn outermost(mut paths: Vec<String>) -> Vec<String> {
-    paths.sort();
-    paths.dedup();
-    let mut outer: Vec<String> = Vec::new();
-    for p in paths {
-        if !outer.iter().any(|o| p.starts_with(o.as_str())) {
-            outer.push(p);
-        }
-    }
-    outer
 }
 
 /// Days since 1970-01-01, as the totals number China days.

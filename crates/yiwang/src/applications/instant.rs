@@ -12,7 +12,7 @@ use super::{ApplicationError, Result, invalid};
 use crate::catalog::{self, CatalogError};
 use crate::identity::Principal;
 use crate::ledger;
-use crate::store::{Conn, Store, WriteTx, from_ms, now_ms};
+use crate::store::{Conn, Store, WriteTx, deferred, from_ms, now_ms};
 
 /// A rule version as staff publish it.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -207,30 +207,25 @@ pub fn decide(rule: Option<(i64, &DecisionTable)>, asked: Asked<'_>) -> Option<D
 }
 
 /// Stores the decision taken on an application.
-pub async fn record(
-    tx: &mut WriteTx,
-    application_id: i64,
-    item_code: &str,
-    situation: &str,
-    decision: &Decision,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO decisions (application_id, item_code, situation, rule_version, rule_id, outcome, reason, inputs_hash,
-                evaluation, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(application_id)
-    .bind(item_code)
-    .bind(situation)
-    .bind(decision.rule_version)
-    .bind(decision.rule_id.as_deref())
-    .bind(&decision.outcome)
-    .bind(&decision.reason)
-    .bind(&decision.inputs_hash)
-    .bind(decision.evaluation.to_string())
-    .bind(decision.decided_at.timestamp_millis())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+pub fn record(tx: &mut WriteTx, application_id: i64, item_code: &str, situation: &str, decision: &Decision) {
+    // A new application's decision: its key is the application just written.
+    deferred::insert(
+        tx,
+        "INSERT INTO decisions (application_id, item_code, situation, rule_version, rule_id, outcome, reason,
+                inputs_hash, evaluation, decided_at) VALUES",
+        vec![
+            application_id.into(),
+            item_code.into(),
+            situation.into(),
+            decision.rule_version.into(),
+            decision.rule_id.as_deref().into(),
+            decision.outcome.as_str().into(),
+            decision.reason.as_str().into(),
+            decision.inputs_hash.as_str().into(),
+            decision.evaluation.to_string().into(),
+            decision.decided_at.timestamp_millis().into(),
+        ],
+    );
 }
 
 fn outcome_of(evaluation: &Evaluation) -> (String, String, serde_json::Value) {

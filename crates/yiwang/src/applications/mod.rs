@@ -504,7 +504,7 @@ pub async fn submit(store: &Store, at: &Deciding, actor: &Principal, new: NewApp
                 let written = moving.save(tx, &issuer, Saving::New(application)).await?;
                 save_materials(tx, (written.id, &number), applicant.0, item, &new.materials).await?;
                 if let Some(decision) = &decision {
-                    instant::record(tx, written.id, &item.implementation_code, &new.situation, decision).await?;
+                    instant::record(tx, written.id, &item.implementation_code, &new.situation, decision);
                 }
                 crate::exchange::gateway::log_in(tx, &lookups)
                     .await
@@ -1101,13 +1101,13 @@ impl<'a> Moving<'a> {
             deadline_at: self.deadline_at,
             alarm: &self.alarm,
         };
-        let id = match saving {
-            Saving::New(new) => store::insert(tx, &new, transition, now_ms).await?,
+        let (id, new) = match saving {
+            Saving::New(new) => (store::insert(tx, &new, transition, now_ms).await?, true),
             Saving::Stored(id) => {
                 if self.moved && !store::transition(tx, id, self.read_state.as_str(), transition, now_ms).await? {
                     return Err(ApplicationError::WrongState { action: "save", state: self.read_state.as_str() });
                 }
-                id
+                (id, false)
             }
         };
         let events: Vec<store::NewEvent> = self
@@ -1122,7 +1122,11 @@ impl<'a> Moving<'a> {
                 details: &e.details,
             })
             .collect();
-        store::insert_events(tx, id, &events, now_ms).await?;
+        if new {
+            store::defer_first_events(tx, id, &events, now_ms);
+        } else {
+            store::insert_events(tx, id, &events, now_ms).await?;
+        }
         let mut certificates = Vec::new();
         if self.approved
             && let Some(pending) = self.certificate

@@ -1,6 +1,6 @@
 //! SQL for applications, their materials, events and uploaded files.
 
-use crate::store::Conn;
+use crate::store::{Conn, WriteTx, deferred};
 
 pub async fn insert_file(
     conn: &mut Conn,
@@ -305,6 +305,29 @@ pub struct NewEvent<'a> {
 }
 
 /// Appends events to an application's history in one statement, numbered after those it has.
+/// The first events of an application written in this transaction, numbered from 1, deferred
+/// to `COMMIT` with the batch's others (nothing reads them back before).
+pub fn defer_first_events(tx: &mut WriteTx, application_id: i64, events: &[NewEvent<'_>], now: i64) {
+    for (seq, e) in (1i64..).zip(events) {
+        deferred::insert(
+            tx,
+            "INSERT INTO application_events (application_id, seq, action, from_state, to_state, actor_id, at, reason,
+                    details) VALUES",
+            vec![
+                application_id.into(),
+                seq.into(),
+                e.action.into(),
+                e.from_state.into(),
+                e.to_state.into(),
+                e.actor_id.into(),
+                now.into(),
+                e.reason.into(),
+                e.details.into(),
+            ],
+        );
+    }
+}
+
 pub async fn insert_events(
     conn: &mut Conn,
     application_id: i64,

@@ -134,7 +134,7 @@ pub async fn load_demo(tx: &mut WriteTx) -> Result<()> {
             subjects: if id_field { vec![digest("subject", &call.key)] } else { Vec::new() },
         });
     }
-    store::insert_calls(tx, &calls).await?;
+    store::insert_calls(tx, &calls);
     for call in &calls {
         let (subject, actor) = (format!("resource:{}", call.resource_code), format!("exchange_app:{}", call.app_id));
         ledger::record(tx, "exchange.call", subject, actor, call)?;

@@ -527,7 +527,7 @@ async fn write_log(store: Store, mut receiver: mpsc::UnboundedReceiver<Pending>)
 
 /// Writes calls to the log, each with its evidence leaf, in the caller's transaction.
 pub async fn log_in(tx: &mut WriteTx, calls: &[CallRecord]) -> Result<()> {
-    store::insert_calls(tx, calls).await?;
+    store::insert_calls(tx, calls);
     for call in calls {
         ledger::record(
             tx,

@@ -6,7 +6,7 @@ use super::dataset::Row;
 use super::gateway::CallRecord;
 use super::model::{FieldType, ResourceInput};
 use super::{AppView, CallView, ExchangeError, GrantState, GrantView, LookupView, Resource};
-use crate::store::{Backend, Conn, from_ms};
+use crate::store::{Backend, Conn, WriteTx, deferred, from_ms};
 
 pub async fn insert_resource(
     conn: &mut Conn,
@@ -514,58 +514,38 @@ pub async fn grants_of(conn: &mut Conn, app_id: i64, resource_id: i64) -> Result
 
 // Calls ----------------------------------------------------------------------------------------
 
-const CALLS_PER_INSERT: usize = 400;
-
-/// Writes a batch of calls and the residents each returned.
-pub async fn insert_calls(conn: &mut Conn, calls: &[CallRecord]) -> Result<(), sqlx::Error> {
-    for chunk in calls.chunks(CALLS_PER_INSERT) {
-        let mut sql = String::from(
+/// Adds a batch of calls and the residents each returned to the transaction, written with the
+/// batch's other deferred rows at `COMMIT` (call ids are made here, so nothing can collide).
+pub fn insert_calls(tx: &mut WriteTx, calls: &[CallRecord]) {
+    for c in calls {
+        deferred::insert(
+            tx,
             "INSERT INTO exchange_calls (id, app_id, department_id, resource_id, kind, key_hash, fields, row_count,
-                    reason, outcome, at) VALUES ",
+                    reason, outcome, at) VALUES",
+            vec![
+                c.id.as_str().into(),
+                c.app_id.into(),
+                c.department_id.into(),
+                c.resource_id.into(),
+                c.kind.into(),
+                c.key_hash.as_deref().into(),
+                serde_json::to_string(&c.fields).unwrap_or_default().into(),
+                c.rows.into(),
+                c.reason.as_str().into(),
+                c.outcome.into(),
+                c.at.into(),
+            ],
         );
-        for i in 0..chunk.len() {
-            let p = i * 11;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push('(');
-            sql.push_str(&(1..=11).map(|k| format!("${}", p + k)).collect::<Vec<_>>().join(", "));
-            sql.push(')');
-        }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for c in chunk {
-            query = query
-                .bind(c.id.clone())
-                .bind(c.app_id)
-                .bind(c.department_id)
-                .bind(c.resource_id)
-                .bind(c.kind)
-                .bind(c.key_hash.clone())
-                .bind(serde_json::to_string(&c.fields).unwrap_or_default())
-                .bind(c.rows)
-                .bind(c.reason.clone())
-                .bind(c.outcome)
-                .bind(c.at);
-        }
-        query.execute(&mut *conn).await?;
     }
-    let subjects: Vec<(&str, &str)> =
-        calls.iter().flat_map(|c| c.subjects.iter().map(move |s| (c.id.as_str(), s.as_str()))).collect();
-    for chunk in subjects.chunks(CALLS_PER_INSERT * 2) {
-        let mut sql = String::from("INSERT INTO exchange_call_subjects (call_id, subject_hash) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("(${}, ${})", i * 2 + 1, i * 2 + 2));
+    for c in calls {
+        for subject in &c.subjects {
+            deferred::insert(
+                tx,
+                "INSERT INTO exchange_call_subjects (call_id, subject_hash) VALUES",
+                vec![c.id.as_str().into(), subject.as_str().into()],
+            );
         }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (call, subject) in chunk {
-            query = query.bind(call.to_string()).bind(subject.to_string());
-        }
-        query.execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
 type CallTuple = (String, i64, String, String, String, String, i64, String, String);

@@ -6,6 +6,7 @@
 //! sqlx's `Any` driver carries on both: BIGINT (also for flags and instants, as Unix milliseconds),
 //! TEXT and BLOB. Errors here are `sqlx::Error`; modules wrap them in their own error enums.
 
+pub mod deferred;
 mod group_commit;
 pub mod jobs;
 pub mod outbox;
@@ -78,9 +79,9 @@ impl std::fmt::Debug for Store {
 /// A write transaction. Dereferences to the connection; nothing is kept unless [`WriteTx::commit`]
 /// is called, so an early return through `?` rolls back.
 ///
-/// Evidence-log leaves, outbox events and work-order tallies appended in it wait in memory and are
-/// written just before `COMMIT`, so the log's single row of state (and the tallies' busiest rows)
-/// are locked for the shortest time and many leaves (and events, and tallies) go in one statement.
+/// Evidence-log leaves, outbox events, work-order tallies and deferred rows ([`deferred`]) appended
+/// in it wait in memory and are written just before `COMMIT`, so the log's single row of state (and
+/// the tallies' busiest rows) are locked for the shortest time and many of each go in one statement.
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
     _writer: Option<OwnedMutexGuard<()>>,
@@ -88,12 +89,15 @@ pub struct WriteTx {
     pending_leaves: Vec<PendingLeaf>,
     pending_events: Vec<outbox::PendingEvent>,
     pending_tallies: Vec<workorders::tallies::Delta>,
+    pending_rows: Vec<deferred::Row>,
     ledger_frontier: Arc<std::sync::Mutex<Option<Frontier>>>,
 }
 
 impl WriteTx {
     /// Commits; returns the indexes the evidence log gave this transaction's leaves.
     pub async fn commit(mut self) -> Result<std::ops::Range<u64>, sqlx::Error> {
+        let rows = std::mem::take(&mut self.pending_rows);
+        deferred::flush(&mut self.tx, rows).await?;
         let events = std::mem::take(&mut self.pending_events);
         outbox::insert(&mut self.tx, &events).await?;
         let tallies = std::mem::take(&mut self.pending_tallies);
@@ -125,15 +129,21 @@ impl WriteTx {
         self.pending_tallies.push(delta);
     }
 
-    /// How many leaves, events and tallies wait, so a savepoint rolled back can drop those it added.
-    fn pending_mark(&self) -> (usize, usize, usize) {
-        (self.pending_leaves.len(), self.pending_events.len(), self.pending_tallies.len())
+    fn push_deferred(&mut self, row: deferred::Row) {
+        self.pending_rows.push(row);
     }
 
-    fn rollback_pending_to(&mut self, (leaves, events, tallies): (usize, usize, usize)) {
+    /// How many leaves, events, tallies and deferred rows wait, so a savepoint rolled back can drop
+    /// those it added.
+    fn pending_mark(&self) -> [usize; 4] {
+        [self.pending_leaves.len(), self.pending_events.len(), self.pending_tallies.len(), self.pending_rows.len()]
+    }
+
+    fn rollback_pending_to(&mut self, [leaves, events, tallies, rows]: [usize; 4]) {
         self.pending_leaves.truncate(leaves);
         self.pending_events.truncate(events);
         self.pending_tallies.truncate(tallies);
+        self.pending_rows.truncate(rows);
     }
 }
 
@@ -242,6 +252,7 @@ impl Store {
             pending_leaves: Vec::new(),
             pending_events: Vec::new(),
             pending_tallies: Vec::new(),
+            pending_rows: Vec::new(),
             ledger_frontier: self.ledger_frontier.clone(),
         })
     }

@@ -163,7 +163,13 @@ impl Exchange {
                 grants: Mutex::default(),
                 buckets: Mutex::default(),
                 quotas: Mutex::default(),
-                http: reqwest::Client::builder().timeout(sources::HTTP_TIMEOUT).build().unwrap_or_default(),
+                // A department's system answers at the address registered for it: a redirect
+                // elsewhere (another host, an internal service) is refused, not followed.
+                http: reqwest::Client::builder()
+                    .timeout(sources::HTTP_TIMEOUT)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap_or_default(),
             }),
         }
     }

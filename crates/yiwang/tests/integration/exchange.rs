@@ -290,20 +290,25 @@ async fn a_csv_with_a_bad_row_is_rejected_naming_row_and_field_and_the_previous_
     app.stop().await;
 }
 
-/// A department's own system, as the gateway's HTTP source reaches it.
+/// A department's own system, as the gateway's HTTP source reaches it. `R-1` redirects to a
+/// path outside the registered address.
 async fn department_system() -> String {
     use axum::extract::Path as AxumPath;
-    let app = axum::Router::new().route(
-        "/permits/{key}",
-        axum::routing::get(|AxumPath(key): AxumPath<String>| async move {
-            if key == "P-1" {
-                axum::Json(json!({"permit_no": "P-1", "holder": "珠海拱北餐饮管理有限公司", "secret": "x"}))
-                    .into_response()
-            } else {
-                StatusCode::NOT_FOUND.into_response()
-            }
-        }),
-    );
+    let app = axum::Router::new()
+        .route(
+            "/permits/{key}",
+            axum::routing::get(|AxumPath(key): AxumPath<String>| async move {
+                match key.as_str() {
+                    "P-1" => {
+                        axum::Json(json!({"permit_no": "P-1", "holder": "珠海拱北餐饮管理有限公司", "secret": "x"}))
+                            .into_response()
+                    }
+                    "R-1" => axum::response::Redirect::temporary("/internal").into_response(),
+                    _ => StatusCode::NOT_FOUND.into_response(),
+                }
+            }),
+        )
+        .route("/internal", axum::routing::get(|| async { axum::Json(json!({"permit_no": "R-1", "holder": "内部"})) }));
     use axum::response::IntoResponse;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -333,6 +338,9 @@ async fn http_and_table_sources_serve_through_the_gateway_and_the_platform_calls
     assert_eq!(found["records"], json!([{"permit_no": "P-1", "holder": "珠海拱北餐饮管理有限公司"}]));
     let missing = ok(call(&app, &token, &lookup_path("SCJ-XK-0001", "P-2", "核验许可", None)).await).await;
     assert_eq!(missing["records"], json!([]));
+    // A redirect is not followed: the gateway reports the source's failure.
+    let redirected = call(&app, &token, &lookup_path("SCJ-XK-0001", "R-1", "核验许可", None)).await;
+    expect_error(redirected, 502, "source_failed", None).await;
 
     // The housing-fund register, attached as a table, through the demo's instant-approval app.
     let fund =

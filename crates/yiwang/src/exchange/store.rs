@@ -6,7 +6,7 @@ use super::dataset::Row;
 use super::gateway::CallRecord;
 use super::model::{FieldType, ResourceInput};
 use super::{AppView, CallView, ExchangeError, GrantState, GrantView, LookupView, Resource};
-use crate::store::{Backend, Conn, WriteTx, deferred, from_ms};
+use crate::store::{Backend, Conn, WriteTx, deferred, from_ms, value_rows};
 
 pub async fn insert_resource(
     conn: &mut Conn,
@@ -156,15 +156,10 @@ pub async fn replace_rows(
     sqlx::query("DELETE FROM exchange_rows WHERE resource_id = $1").bind(resource_id).execute(&mut *conn).await?;
     let open = resource.open_type == super::model::OpenType::Open;
     for (chunk_no, chunk) in rows.chunks(ROWS_PER_INSERT).enumerate() {
-        let mut sql =
-            String::from("INSERT INTO exchange_rows (resource_id, row_no, key_value, data, open_data) VALUES ");
-        for i in 0..chunk.len() {
-            let p = i * 5;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5));
-        }
+        let sql = format!(
+            "INSERT INTO exchange_rows (resource_id, row_no, key_value, data, open_data) VALUES {}",
+            value_rows(chunk.len(), 5)
+        );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (i, row) in chunk.iter().enumerate() {
             let data = serde_json::Value::Object(row.data.clone()).to_string();

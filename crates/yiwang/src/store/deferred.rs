@@ -5,7 +5,7 @@
 //!
 //! Nothing in the same transaction may read a deferred row back before `COMMIT`.
 
-use super::{Conn, WriteTx};
+use super::{Conn, WriteTx, value_rows};
 
 /// A value of a deferred row.
 pub enum Value {
@@ -70,16 +70,7 @@ pub(super) async fn flush(conn: &mut Conn, rows: Vec<Row>) -> Result<(), sqlx::E
     for (insert, rows) in tables {
         let width = rows.first().map_or(1, Vec::len).max(1);
         for chunk in rows.chunks((PARAMETERS_PER_STATEMENT / width).max(1)) {
-            let mut sql = String::from(insert);
-            let mut n = 0;
-            for (i, row) in chunk.iter().enumerate() {
-                sql.push_str(if i == 0 { " (" } else { ", (" });
-                for j in 0..row.len() {
-                    n += 1;
-                    sql.push_str(&if j == 0 { format!("${n}") } else { format!(", ${n}") });
-                }
-                sql.push(')');
-            }
+            let sql = format!("{insert} {}", value_rows(chunk.len(), width));
             // Only placeholders are spliced in after the constant statement; every value is bound.
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for value in chunk.iter().flatten() {

@@ -285,6 +285,17 @@ impl Store {
 }
 
 /// Now as Unix milliseconds, the form every instant is stored in.
+/// `rows` rows of `width` placeholders for a multi-row `VALUES`: `($1, $2), ($3, $4)` for 2 × 2.
+pub fn value_rows(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|i| {
+            let row: Vec<String> = (1..=width).map(|k| format!("${}", i * width + k)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

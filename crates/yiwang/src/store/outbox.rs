@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{Conn, WriteTx, now_ms};
+use super::{Conn, WriteTx, now_ms, value_rows};
 
 /// An event waiting in its transaction; written with the others just before `COMMIT`.
 pub struct PendingEvent {
@@ -27,9 +27,7 @@ const ROWS_PER_INSERT: usize = 1000;
 /// Writes a transaction's events, many rows per statement.
 pub(super) async fn insert(conn: &mut Conn, events: &[PendingEvent]) -> Result<(), sqlx::Error> {
     for chunk in events.chunks(ROWS_PER_INSERT) {
-        let rows: Vec<String> =
-            (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
-        let sql = format!("INSERT INTO outbox (topic, payload, created_at) VALUES {}", rows.join(", "));
+        let sql = format!("INSERT INTO outbox (topic, payload, created_at) VALUES {}", value_rows(chunk.len(), 3));
         // Only placeholders are spliced in; every value is bound.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for event in chunk {

@@ -821,6 +821,10 @@ fn handled_departments(actor: &Principal) -> Vec<i64> {
     actor.grants.iter().filter(|g| g.role == Role::DepartmentHandler).map(|g| g.department_id).collect()
 }
 
+/// The roles that see every order of their region (lists and statistics).
+pub(crate) const REGION_ROLES: [Role; 5] =
+    [Role::HotlineOperator, Role::Dispatcher, Role::Supervisor, Role::Auditor, Role::PlatformAdmin];
+
 /// Every order the actor may see: their own, their department's, their grid's, their region's
 /// (named region by region, which the planner estimates well).
 async fn scope_of<'a>(
@@ -830,17 +834,7 @@ async fn scope_of<'a>(
     grids: &'a mut Vec<String>,
 ) -> Result<store::Scope<'a>> {
     let mut scope = store::Scope { requester_account: Some(actor.account_id), ..Default::default() };
-    let paths: Vec<String> = actor
-        .grants
-        .iter()
-        .filter(|g| {
-            matches!(
-                g.role,
-                Role::HotlineOperator | Role::Dispatcher | Role::Supervisor | Role::Auditor | Role::PlatformAdmin
-            )
-        })
-        .map(|g| g.region_path.clone())
-        .collect();
+    let paths = actor.scopes_for_any(&REGION_ROLES);
     *regions = store::regions_under(&mut *store.pool().acquire().await?, &paths).await?;
     scope.region_codes = regions.iter().map(String::as_str).collect();
     scope.departments = handled_departments(actor);
@@ -914,7 +908,7 @@ pub struct BoardSection {
     pub orders: Vec<Summary>,
 }
 
-pub const BOARD_SECTION_ORDERS: i64 = 100;
+const BOARD_SECTION_ORDERS: i64 = 100;
 
 pub async fn board(store: &Store, routing: &Routing, actor: &Principal) -> Result<Board> {
     let paths = actor.scopes_for(Some(Role::Supervisor));

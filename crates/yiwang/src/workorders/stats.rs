@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::routing::Routing;
 use super::tallies;
 use super::{Result, WorkOrderError, invalid};
-use crate::identity::{Principal, Role};
+use crate::identity::Principal;
 use crate::store::Store;
 
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
@@ -64,13 +64,7 @@ pub async fn compute(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Stats> {
-    let paths = actor.scopes_for_any(&[
-        Role::Supervisor,
-        Role::Dispatcher,
-        Role::HotlineOperator,
-        Role::Auditor,
-        Role::PlatformAdmin,
-    ]);
+    let paths = actor.scopes_for_any(&super::REGION_ROLES);
     if paths.is_empty() {
         return Err(WorkOrderError::Forbidden);
     }

@@ -297,19 +297,26 @@ enum Bind {
     Int(i64),
 }
 
-pub async fn select(conn: &mut Conn, filter: &Filter<'_>, limit: i64, offset: i64) -> Result<Vec<Row>, sqlx::Error> {
-    let (where_sql, binds) = clause(filter);
-    let n = binds.len();
-    let sql = format!("{SELECT}{where_sql} ORDER BY w.created_at DESC, w.id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2);
-    // Only placeholders are spliced in; every value is bound.
-    let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
+/// Binds a clause's values, in order.
+fn bound<'q, O>(
+    mut query: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>,
+    binds: Vec<Bind>,
+) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments> {
     for bind in binds {
         query = match bind {
             Bind::Text(t) => query.bind(t),
             Bind::Int(i) => query.bind(i),
         };
     }
-    query.bind(limit).bind(offset).fetch_all(conn).await
+    query
+}
+
+pub async fn select(conn: &mut Conn, filter: &Filter<'_>, limit: i64, offset: i64) -> Result<Vec<Row>, sqlx::Error> {
+    let (where_sql, binds) = clause(filter);
+    let n = binds.len();
+    let sql = format!("{SELECT}{where_sql} ORDER BY w.created_at DESC, w.id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2);
+    // Only placeholders are spliced in; every value is bound.
+    bound(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)), binds).bind(limit).bind(offset).fetch_all(conn).await
 }
 
 /// Most urgent first: the earliest deadline of the open orders in scope (open orders have one).
@@ -317,14 +324,7 @@ pub async fn select_urgent(conn: &mut Conn, filter: &Filter<'_>, limit: i64) -> 
     let (where_sql, binds) = clause(filter);
     let sql = format!("{SELECT}{where_sql} ORDER BY w.deadline_at NULLS LAST, w.id LIMIT ${}", binds.len() + 1);
     // Only placeholders are spliced in; every value is bound.
-    let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
-    for bind in binds {
-        query = match bind {
-            Bind::Text(t) => query.bind(t),
-            Bind::Int(i) => query.bind(i),
-        };
-    }
-    query.bind(limit).fetch_all(conn).await
+    bound(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)), binds).bind(limit).fetch_all(conn).await
 }
 
 /// How many orders each section of the board holds.
@@ -342,7 +342,7 @@ pub async fn board_totals(conn: &mut Conn, scope: Scope<'_>) -> Result<BoardTota
     let (where_sql, binds) = clause(&filter);
     let count = |condition: &str| format!("CAST(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS BIGINT)");
     let sql = format!(
-        "SELECT {}, {}, {}, {}, {} FROM workorders w JOIN regions r ON r.code = w.region_code{where_sql}",
+        "SELECT {}, {}, {}, {}, {} FROM workorders w{where_sql}",
         count(BOARD_NEAR_DUE),
         count(BOARD_OVERDUE),
         count(BOARD_RETURNED),
@@ -350,16 +350,10 @@ pub async fn board_totals(conn: &mut Conn, scope: Scope<'_>) -> Result<BoardTota
         count(BOARD_EXTENSIONS),
     );
     // Only placeholders and constants are spliced in; every value is bound.
-    let mut query = sqlx::query_as::<_, (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>)>(
+    let query = sqlx::query_as::<_, (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>)>(
         sqlx::AssertSqlSafe(sql),
     );
-    for bind in binds {
-        query = match bind {
-            Bind::Text(t) => query.bind(t),
-            Bind::Int(i) => query.bind(i),
-        };
-    }
-    let (near_due, overdue, returned, reopened, extensions) = query.fetch_one(conn).await?;
+    let (near_due, overdue, returned, reopened, extensions) = bound(query, binds).fetch_one(conn).await?;
     Ok(BoardTotals {
         near_due: near_due.unwrap_or(0),
         overdue: overdue.unwrap_or(0),

@@ -10,7 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::store::{Conn, WriteTx};
+use super::model::State;
+use crate::store::{Conn, WriteTx, value_rows};
 
 /// What one order adds to the totals of its group.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -120,7 +121,7 @@ pub struct Place {
 impl Tallied<'_> {
     /// The order's place on the map while it is open.
     fn open_place(&self) -> Option<Place> {
-        if self.emergency.is_some() || !OPEN_STATES.contains(&self.state) {
+        if self.emergency.is_some() || !State::parse(self.state).is_some_and(State::is_open) {
             return None;
         }
         let cell = match (self.lat_e6, self.lon_e6) {
@@ -132,8 +133,6 @@ impl Tallied<'_> {
         (!grid.is_empty() || !cell.is_empty()).then(|| Place { region_code: self.region_code.to_owned(), grid, cell })
     }
 }
-
-const OPEN_STATES: [&str; 4] = ["pending", "dispatched", "signed", "replied"];
 
 /// A change to the totals, waiting in its transaction: of one group of a day, or of the open
 /// orders at one place.
@@ -163,8 +162,39 @@ pub fn record(tx: &mut WriteTx, before: Option<&Tallied<'_>>, after: &Tallied<'_
     }
 }
 
-/// Rows per statement: twelve parameters each, well under either backend's limit.
+/// Groups (or places) per statement: thirteen parameters each at most, well under either
+/// backend's limit.
 const GROUPS_PER_STATEMENT: usize = 400;
+
+/// The columns of a day's group after its region, as the SQL below names them.
+const DAY_COLUMNS: [&str; 12] = [
+    "day",
+    "channel",
+    "category",
+    "department",
+    "orders",
+    "closed",
+    "on_time",
+    "timed",
+    "handled_ms",
+    "satisfied",
+    "basically_satisfied",
+    "dissatisfied",
+];
+
+/// The columns of a place after its region.
+const PLACE_COLUMNS: [&str; 3] = ["grid", "cell", "orders"];
+
+/// A CTE `rolled` holding each row of `source` (its region in `region_code`, then `columns`) once
+/// for its own region and once for every region above it.
+fn rolled_up(source: &str, columns: &[&str]) -> String {
+    let columns: Vec<String> = columns.iter().map(|c| format!("o.{c}")).collect();
+    format!(
+        "rolled AS (SELECT a.code AS region_code, {} FROM {source} o
+                    JOIN regions r ON r.code = o.region_code JOIN regions a ON r.path LIKE a.path || '%')",
+        columns.join(", ")
+    )
+}
 
 /// Writes a transaction's deltas: summed per group, each added to the group's region and every
 /// region above it, by each of the three dimensions. Rows are written in key order, so
@@ -183,20 +213,8 @@ pub(crate) async fn flush(conn: &mut Conn, deltas: &[Delta]) -> Result<(), sqlx:
     flush_places(conn, places.into_iter().collect()).await?;
     let groups: Vec<(&Group, Counts)> = summed.into_iter().collect();
     for chunk in groups.chunks(GROUPS_PER_STATEMENT) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p: Vec<String> = (1..=13).map(|k| format!("${}", 13 * i + k)).collect();
-                format!("({})", p.join(", "))
-            })
-            .collect();
         let sql = format!(
-            "WITH v (region_code, day, channel, category, department, orders, closed, on_time, timed, handled_ms,
-                     satisfied, basically_satisfied, dissatisfied) AS (VALUES {}),
-             rolled AS (
-                 SELECT a.code AS region_code, v.day, v.channel, v.category, v.department, v.orders, v.closed,
-                        v.on_time, v.timed, v.handled_ms, v.satisfied, v.basically_satisfied, v.dissatisfied
-                 FROM v JOIN regions r ON r.code = v.region_code JOIN regions a ON r.path LIKE a.path || '%'),
-             keyed AS ({})
+            "WITH v (region_code, {}) AS (VALUES {}), {}, keyed AS ({})
              INSERT INTO workorder_tallies (region_code, day, dimension, value, orders, closed, on_time, timed,
                                             handled_ms, satisfied, basically_satisfied, dissatisfied)
              SELECT * FROM keyed WHERE true ORDER BY region_code, day, dimension, value
@@ -209,7 +227,9 @@ pub(crate) async fn flush(conn: &mut Conn, deltas: &[Delta]) -> Result<(), sqlx:
                  satisfied = workorder_tallies.satisfied + excluded.satisfied,
                  basically_satisfied = workorder_tallies.basically_satisfied + excluded.basically_satisfied,
                  dissatisfied = workorder_tallies.dissatisfied + excluded.dissatisfied",
-            rows.join(", "),
+            DAY_COLUMNS.join(", "),
+            value_rows(chunk.len(), 1 + DAY_COLUMNS.len()),
+            rolled_up("v", &DAY_COLUMNS),
             by_dimension("rolled"),
         );
         // Only placeholders and constants are spliced in; every value is bound.
@@ -239,20 +259,15 @@ pub(crate) async fn flush(conn: &mut Conn, deltas: &[Delta]) -> Result<(), sqlx:
 /// per grid and per cell, in key order.
 async fn flush_places(conn: &mut Conn, places: Vec<(&Place, i64)>) -> Result<(), sqlx::Error> {
     for chunk in places.chunks(GROUPS_PER_STATEMENT) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
-            .collect();
         let sql = format!(
-            "WITH v (region_code, grid, cell, orders) AS (VALUES {}),
-             rolled AS (
-                 SELECT a.code AS region_code, v.grid, v.cell, v.orders
-                 FROM v JOIN regions r ON r.code = v.region_code JOIN regions a ON r.path LIKE a.path || '%'),
-             keyed AS ({})
+            "WITH v (region_code, {}) AS (VALUES {}), {}, keyed AS ({})
              INSERT INTO workorder_open_places (region_code, dimension, value, orders)
              SELECT * FROM keyed WHERE true ORDER BY region_code, dimension, value
              ON CONFLICT (region_code, dimension, value) DO UPDATE SET
                  orders = workorder_open_places.orders + excluded.orders",
-            rows.join(", "),
+            PLACE_COLUMNS.join(", "),
+            value_rows(chunk.len(), 1 + PLACE_COLUMNS.len()),
+            rolled_up("v", &PLACE_COLUMNS),
             places_by_dimension("rolled"),
         );
         // Only placeholders and constants are spliced in; every value is bound.
@@ -277,7 +292,7 @@ fn places_by_dimension(source: &str) -> String {
         .join(" UNION ALL ")
 }
 
-/// The three dimensions' rows of `source` (columns as in `rolled` above), summed per key.
+/// The three dimensions' rows of `source` (region_code, then [`DAY_COLUMNS`]), summed per key.
 fn by_dimension(source: &str) -> String {
     let sums = "CAST(SUM(orders) AS BIGINT), CAST(SUM(closed) AS BIGINT), CAST(SUM(on_time) AS BIGINT),
                 CAST(SUM(timed) AS BIGINT), CAST(SUM(handled_ms) AS BIGINT), CAST(SUM(satisfied) AS BIGINT),
@@ -314,13 +329,11 @@ pub async fn recount(conn: &mut Conn) -> Result<(), sqlx::Error> {
              FROM workorders WHERE emergency IS NULL
              GROUP BY region_code, (created_at + 28800000) / 86400000, channel,
                       COALESCE(substr(category_code, 1, 2), ''), COALESCE(CAST(department_id AS TEXT), '')),
-         rolled AS (
-             SELECT a.code AS region_code, o.day, o.channel, o.category, o.department, o.orders, o.closed,
-                    o.on_time, o.timed, o.handled_ms, o.satisfied, o.basically_satisfied, o.dissatisfied
-             FROM own o JOIN regions r ON r.code = o.region_code JOIN regions a ON r.path LIKE a.path || '%')
+         {}
          INSERT INTO workorder_tallies (region_code, day, dimension, value, orders, closed, on_time, timed,
                                         handled_ms, satisfied, basically_satisfied, dissatisfied)
          {}",
+        rolled_up("own", &DAY_COLUMNS),
         by_dimension("rolled")
     );
     // Only constants are spliced in.
@@ -337,11 +350,10 @@ pub async fn recount(conn: &mut Conn) -> Result<(), sqlx::Error> {
              GROUP BY region_code, COALESCE(grid_code, ''),
                       CASE WHEN lat_e6 IS NOT NULL AND lon_e6 IS NOT NULL
                            THEN CAST(lat_e6 / 1000 AS TEXT) || ',' || CAST(lon_e6 / 1000 AS TEXT) ELSE '' END),
-         rolled AS (
-             SELECT a.code AS region_code, o.grid, o.cell, o.orders
-             FROM own o JOIN regions r ON r.code = o.region_code JOIN regions a ON r.path LIKE a.path || '%')
+         {}
          INSERT INTO workorder_open_places (region_code, dimension, value, orders)
          {}",
+        rolled_up("own", &PLACE_COLUMNS),
         places_by_dimension("rolled")
     );
     // Only constants are spliced in.

@@ -28,6 +28,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use yiwang::demo::{DEMO_ENTERPRISES, DEMO_RESIDENTS};
 
+use crate::exchange::enterprise_resource;
 use crate::support::{Session, TestApp};
 
 /// One account per kind of user: each staff role in its demo department, staff of the
@@ -520,20 +521,6 @@ fn relief_application(department: &str, resident: usize, sha256: &str) -> Value 
         "item": item_code(department, "临时救助申请"), "situation": "S1",
         "form": {"applicant_name": name, "id_number": id_number, "phone": phone, "difficulty": "突发疾病，医疗支出过大"},
         "materials": [material("M1"), material("M2"), material("M3"), {"material": "M4", "source": "shared_data"}]
-    })
-}
-
-fn enterprise_resource(code: &str) -> Value {
-    json!({
-        "code": code, "name": "矩阵测试企业名录", "department_code": "440400-SCJ", "description": "测试",
-        "fields": [
-            {"name": "credit_code", "label": "统一社会信用代码", "type": "string", "sensitivity": "public", "required": true},
-            {"name": "name", "label": "名称", "type": "string", "sensitivity": "public"},
-            {"name": "capital", "label": "注册资本（万元）", "type": "number", "sensitivity": "public"},
-            {"name": "contact", "label": "联系人", "type": "string", "sensitivity": "personal", "masking": "name"}
-        ],
-        "key_field": "credit_code", "data_grade": "general", "sharing_type": "unconditional", "open_type": "open",
-        "update_cycle": "monthly", "source": {"kind": "dataset"}, "tags": ["测试"], "themes": ["economy"]
     })
 }
 

@@ -194,7 +194,8 @@ async fn grants_follow_the_sharing_type_and_a_refusal_needs_reasons() {
     app.stop().await;
 }
 
-fn enterprise_resource(code: &str) -> Value {
+/// A company register for the tests (and the authorisation matrix) to register.
+pub(crate) fn enterprise_resource(code: &str) -> Value {
     json!({
         "code": code, "name": "测试企业名录", "department_code": "440400-SCJ", "description": "测试",
         "fields": [

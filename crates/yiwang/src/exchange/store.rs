@@ -158,7 +158,7 @@ pub async fn replace_rows(
     for (chunk_no, chunk) in rows.chunks(ROWS_PER_INSERT).enumerate() {
         let sql = format!(
             "INSERT INTO exchange_rows (resource_id, row_no, key_value, data, open_data) VALUES {}",
-            value_rows(chunk.len(), 5)
+            value_rows(Backend::of(conn), chunk.len(), 5)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (i, row) in chunk.iter().enumerate() {

@@ -4,25 +4,10 @@ use yiwang_ledger::tree::{NodeSource, root_plan};
 use yiwang_ledger::{Hash, NodeId};
 
 use super::{Frontier, PendingLeaf};
-use crate::store::{Backend, Conn};
+use crate::store::{Backend, Conn, placeholder, value_rows};
 
 /// Rows per multi-row INSERT; keeps the bound parameters under SQLite's limit.
 const ROWS_PER_INSERT: usize = 500;
-
-/// Placeholder number `n` for generated statements. SQLite gets anonymous `?`: it looks a named
-/// `$n` up by a linear scan, which makes binding a 2,500-parameter insert quadratic.
-fn placeholder(backend: Backend, n: usize) -> String {
-    match backend {
-        Backend::Sqlite => "?".to_owned(),
-        Backend::Postgres => format!("${n}"),
-    }
-}
-
-/// `(p1, p2, …, pW)` for row `row` of a multi-row statement `width` columns wide.
-fn row_placeholders(backend: Backend, row: usize, width: usize) -> String {
-    let cells: Vec<String> = (1..=width).map(|c| placeholder(backend, row * width + c)).collect();
-    format!("({})", cells.join(", "))
-}
 
 pub async fn size(conn: &mut Conn) -> Result<u64, sqlx::Error> {
     let size: i64 = sqlx::query_scalar("SELECT size FROM ledger_state WHERE id = 1").fetch_one(conn).await?;
@@ -118,8 +103,10 @@ pub async fn flush(
         node_rows.extend(frontier.append(leaf.leaf_hash).map_err(|e| sqlx::Error::Protocol(e.to_string()))?);
     }
     for (n, chunk) in leaves.chunks(ROWS_PER_INSERT).enumerate() {
-        let values: Vec<String> = (0..chunk.len()).map(|i| row_placeholders(backend, i, 5)).collect();
-        let sql = format!("INSERT INTO ledger_leaves (idx, kind, subject, at_ms, data) VALUES {}", values.join(", "));
+        let sql = format!(
+            "INSERT INTO ledger_leaves (idx, kind, subject, at_ms, data) VALUES {}",
+            value_rows(backend, chunk.len(), 5)
+        );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (i, leaf) in chunk.iter().enumerate() {
             let idx = first + (n * ROWS_PER_INSERT + i) as u64;
@@ -128,8 +115,7 @@ pub async fn flush(
         query.execute(&mut *conn).await?;
     }
     for chunk in node_rows.chunks(ROWS_PER_INSERT) {
-        let values: Vec<String> = (0..chunk.len()).map(|i| row_placeholders(backend, i, 3)).collect();
-        let sql = format!("INSERT INTO ledger_nodes (level, idx, hash) VALUES {}", values.join(", "));
+        let sql = format!("INSERT INTO ledger_nodes (level, idx, hash) VALUES {}", value_rows(backend, chunk.len(), 3));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (id, hash) in chunk {
             query = query.bind(i64::from(id.level)).bind(id.index as i64).bind(hash.as_bytes().to_vec());

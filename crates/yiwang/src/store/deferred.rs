@@ -5,7 +5,7 @@
 //!
 //! Nothing in the same transaction may read a deferred row back before `COMMIT`.
 
-use super::{Conn, WriteTx, value_rows};
+use super::{Backend, Conn, WriteTx, value_rows};
 
 /// A value of a deferred row.
 pub enum Value {
@@ -67,10 +67,11 @@ pub(super) async fn flush(conn: &mut Conn, rows: Vec<Row>) -> Result<(), sqlx::E
             None => tables.push((row.insert, vec![row.values])),
         }
     }
+    let backend = Backend::of(conn);
     for (insert, rows) in tables {
         let width = rows.first().map_or(1, Vec::len).max(1);
         for chunk in rows.chunks((PARAMETERS_PER_STATEMENT / width).max(1)) {
-            let sql = format!("{insert} {}", value_rows(chunk.len(), width));
+            let sql = format!("{insert} {}", value_rows(backend, chunk.len(), width));
             // Only placeholders are spliced in after the constant statement; every value is bound.
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for value in chunk.iter().flatten() {

@@ -107,6 +107,13 @@ async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Job>) {
                 next = receiver.try_recv().ok();
             }
         }
+        // The last savepoint is released before the commit writes the deferred rows and leaves:
+        // inside a savepoint SQLite first copies every page it changes to the sub-journal.
+        if broken.is_none()
+            && let Err(e) = (&mut *tx).execute("RELEASE change").await
+        {
+            broken = Some(e.to_string());
+        }
         let outcome = match broken {
             // Dropping the transaction rolls the whole batch back.
             Some(reason) => Err(reason),

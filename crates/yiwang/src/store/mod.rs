@@ -10,6 +10,7 @@ pub mod deferred;
 mod group_commit;
 pub mod jobs;
 pub mod outbox;
+mod wal;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -45,6 +46,15 @@ impl Backend {
             Ok(Backend::Sqlite)
         } else {
             Err(sqlx::Error::Configuration("database_url must start with sqlite: or postgres://".into()))
+        }
+    }
+
+    /// The backend a connection talks to.
+    pub fn of(conn: &Conn) -> Self {
+        if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
         }
     }
 
@@ -194,7 +204,8 @@ impl Store {
                         // The URL form of the options does not carry every pragma.
                         conn.execute(
                             "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; \
-                             PRAGMA synchronous = FULL; PRAGMA journal_mode = WAL;",
+                             PRAGMA synchronous = FULL; PRAGMA journal_mode = WAL; \
+                             PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;",
                         )
                         .await?;
                     }
@@ -214,6 +225,9 @@ impl Store {
         // Both backends: every change appends to the evidence log, whose right edge is one row,
         // so changes commit one after another anyway; batching them shares the wait for disk.
         store.group = Some(group_commit::Committer::start(store.clone()));
+        if backend == Backend::Sqlite {
+            wal::spawn_checkpointer(store.pool.clone());
+        }
         Ok(store)
     }
 
@@ -284,18 +298,29 @@ impl Store {
     }
 }
 
-/// Now as Unix milliseconds, the form every instant is stored in.
-/// `rows` rows of `width` placeholders for a multi-row `VALUES`: `($1, $2), ($3, $4)` for 2 × 2.
-pub fn value_rows(rows: usize, width: usize) -> String {
+/// Placeholder number `n` of a generated statement. SQLite gets anonymous `?`: sqlx binds a named
+/// `$n` by asking SQLite for each parameter's name, a linear scan, which makes binding a
+/// multi-row insert of thousands of parameters quadratic (tens of milliseconds per statement).
+pub fn placeholder(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
+/// `rows` rows of `width` placeholders for a multi-row `VALUES`: `($1, $2), ($3, $4)` for 2 × 2
+/// on PostgreSQL, `(?, ?), (?, ?)` on SQLite. The statement must have no other placeholders.
+pub fn value_rows(backend: Backend, rows: usize, width: usize) -> String {
     (0..rows)
         .map(|i| {
-            let row: Vec<String> = (1..=width).map(|k| format!("${}", i * width + k)).collect();
+            let row: Vec<String> = (1..=width).map(|k| placeholder(backend, i * width + k)).collect();
             format!("({})", row.join(", "))
         })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
+/// Now as Unix milliseconds, the form every instant is stored in.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

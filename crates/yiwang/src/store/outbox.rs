@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{Conn, WriteTx, now_ms, value_rows};
+use super::{Backend, Conn, WriteTx, now_ms, value_rows};
 
 /// An event waiting in its transaction; written with the others just before `COMMIT`.
 pub struct PendingEvent {
@@ -27,7 +27,10 @@ const ROWS_PER_INSERT: usize = 1000;
 /// Writes a transaction's events, many rows per statement.
 pub(super) async fn insert(conn: &mut Conn, events: &[PendingEvent]) -> Result<(), sqlx::Error> {
     for chunk in events.chunks(ROWS_PER_INSERT) {
-        let sql = format!("INSERT INTO outbox (topic, payload, created_at) VALUES {}", value_rows(chunk.len(), 3));
+        let sql = format!(
+            "INSERT INTO outbox (topic, payload, created_at) VALUES {}",
+            value_rows(Backend::of(conn), chunk.len(), 3)
+        );
         // Only placeholders are spliced in; every value is bound.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for event in chunk {

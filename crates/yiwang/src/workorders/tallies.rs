@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use super::model::State;
-use crate::store::{Conn, WriteTx, value_rows};
+use crate::store::{Backend, Conn, WriteTx, value_rows};
 
 /// What one order adds to the totals of its group.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -228,7 +228,7 @@ pub(crate) async fn flush(conn: &mut Conn, deltas: &[Delta]) -> Result<(), sqlx:
                  basically_satisfied = workorder_tallies.basically_satisfied + excluded.basically_satisfied,
                  dissatisfied = workorder_tallies.dissatisfied + excluded.dissatisfied",
             DAY_COLUMNS.join(", "),
-            value_rows(chunk.len(), 1 + DAY_COLUMNS.len()),
+            value_rows(Backend::of(conn), chunk.len(), 1 + DAY_COLUMNS.len()),
             rolled_up("v", &DAY_COLUMNS),
             by_dimension("rolled"),
         );
@@ -266,7 +266,7 @@ async fn flush_places(conn: &mut Conn, places: Vec<(&Place, i64)>) -> Result<(),
              ON CONFLICT (region_code, dimension, value) DO UPDATE SET
                  orders = workorder_open_places.orders + excluded.orders",
             PLACE_COLUMNS.join(", "),
-            value_rows(chunk.len(), 1 + PLACE_COLUMNS.len()),
+            value_rows(Backend::of(conn), chunk.len(), 1 + PLACE_COLUMNS.len()),
             rolled_up("v", &PLACE_COLUMNS),
             places_by_dimension("rolled"),
         );

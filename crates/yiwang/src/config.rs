@@ -32,6 +32,8 @@ pub struct FileConfig {
     pub outbox_retention_days: Option<u32>,
     /// Publishing the outbox to NATS JetStream; absent: events stay in the outbox.
     pub nats: Option<FileNats>,
+    /// Hosts of department systems the gateway may call as HTTP sources (default: none).
+    pub exchange_source_hosts: Option<Vec<String>>,
 }
 
 /// The `[nats]` section of the file; every field optional here, checked in [`NatsConfig`].
@@ -99,6 +101,8 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     /// Days a published outbox event is kept; unpublished events are kept until published.
     pub outbox_retention_days: u32,
+    /// The department systems the gateway may call.
+    pub exchange_source_hosts: crate::exchange::SourceHosts,
     /// Where the outbox is published; `None`: nowhere, events stay in the outbox.
     pub nats: Option<NatsConfig>,
 }
@@ -305,6 +309,8 @@ pub enum ConfigError {
     Oidc(String),
     #[error("NATS publishing: {0}")]
     Nats(String),
+    #[error("{0}")]
+    Setting(String),
 }
 
 impl Config {
@@ -325,6 +331,9 @@ impl Config {
         let env = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
         let oidc = OidcConfig::resolve(file.oidc, env, &public_url)?;
         let nats = NatsConfig::resolve(file.nats, env)?;
+        let exchange_source_hosts =
+            crate::exchange::SourceHosts::parse(&file.exchange_source_hosts.unwrap_or_default())
+                .map_err(ConfigError::Setting)?;
         Ok(Config {
             listen,
             metrics_listen: metrics_listen.or(file.metrics_listen),
@@ -346,6 +355,7 @@ impl Config {
             oidc,
             outbox_retention_days: file.outbox_retention_days.unwrap_or(7),
             nats,
+            exchange_source_hosts,
         })
     }
 
@@ -368,6 +378,9 @@ impl Config {
             oidc: None,
             outbox_retention_days: 7,
             nats: None,
+            // Tests stand in for department systems on this machine.
+            exchange_source_hosts: crate::exchange::SourceHosts::parse(&["127.0.0.1".to_owned()])
+                .expect("a valid host"),
         }
     }
 

@@ -109,7 +109,7 @@ pub async fn open(config: Config) -> Result<AppState, StartError> {
     let issuer = Arc::new(certificates::Issuer::load_or_create(&config.data_dir, &config.certificate_issuer)?);
     let classifier = Arc::new(workorders::classifier::Classifier::load(&config.data_dir)?);
     let workorders = workorders::routing::Routing::load(&store, classifier, config.dispatch_threshold).await?;
-    let exchange = exchange::Exchange::new(store.clone());
+    let exchange = exchange::Exchange::new(store.clone(), config.exchange_source_hosts.clone());
     let items = applications::context::ItemContexts::new(&config.instant_approval_app);
     let oidc = config.oidc.clone().map(identity::oidc::Oidc::new).transpose().map_err(StartError::Oidc)?.map(Arc::new);
     Ok(AppState {

@@ -24,7 +24,8 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::masking;
-use super::model::{FieldType, Masking};
+use super::model::{FieldType, Masking, Source};
+use super::source_hosts::SourceHosts;
 use super::sources::{self, Fetch};
 use super::store::{self, AppRow, GrantRow};
 use super::{ExchangeError, GrantState, Resource, Result, digest, invalid};
@@ -45,8 +46,13 @@ pub fn new_token() -> String {
     format!("yx_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-fn new_call_id() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
+/// 32 hex digits: the milliseconds since 1970, then random. Ids made later sort later, so the
+/// call log's primary key grows at its end instead of touching a random page per call.
+fn new_call_id(at: DateTime<Utc>) -> String {
+    let mut id = [0u8; 16];
+    id[..6].copy_from_slice(&at.timestamp_millis().to_be_bytes()[2..]);
+    id[6..].copy_from_slice(&rand::random::<[u8; 10]>());
+    hex::encode(id)
 }
 
 /// One call as the log keeps it; personal values only as hashes.
@@ -138,6 +144,7 @@ struct Inner {
     /// app → (China day, successful calls that day)
     quotas: Mutex<HashMap<i64, (chrono::NaiveDate, i64)>>,
     http: reqwest::Client,
+    source_hosts: SourceHosts,
 }
 
 struct Pending {
@@ -150,8 +157,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Exchange {
-    /// Starts the call-log writer on the current runtime.
-    pub fn new(store: Store) -> Exchange {
+    /// Starts the call-log writer on the current runtime; the gateway calls department systems
+    /// at `source_hosts` only.
+    pub fn new(store: Store, source_hosts: SourceHosts) -> Exchange {
         let (log, receiver) = mpsc::unbounded_channel();
         tokio::spawn(write_log(store, receiver));
         Exchange {
@@ -170,6 +178,7 @@ impl Exchange {
                     .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .unwrap_or_default(),
+                source_hosts,
             }),
         }
     }
@@ -184,6 +193,19 @@ impl Exchange {
 
     pub fn http(&self) -> &reqwest::Client {
         &self.inner.http
+    }
+
+    /// Refuses an HTTP source whose host is not among the department systems the operator
+    /// listed (`exchange_source_hosts`).
+    pub fn check_source(&self, source: &Source) -> Result<()> {
+        match source {
+            Source::Http { url } if !self.inner.source_hosts.allows(url) => Err(invalid(
+                "source.url",
+                "该主机不在允许调用的部门系统之列（exchange_source_hosts）/ the host is not among the department \
+                 systems the gateway may call (exchange_source_hosts)",
+            )),
+            _ => Ok(()),
+        }
     }
 
     async fn app_by_token(&self, store: &Store, token: &str) -> Result<Arc<AppRow>> {
@@ -422,6 +444,10 @@ impl Exchange {
                 out
             }
         };
+        // Attached while allowed, perhaps no longer listed.
+        if self.check_source(&resource.input.source).is_err() {
+            return Err(ExchangeError::Upstream("the source's host is not allowed".into()));
+        }
         self.take_quota(store, app, now).await?;
         let fetch = match &call.ask {
             Ask::Lookup(key) => Fetch::Lookup(key),
@@ -470,7 +496,7 @@ impl Exchange {
 /// A call's log entry before it is answered.
 fn new_record(app_id: i64, department_id: i64, code: &str, call: &Call, now: DateTime<Utc>) -> CallRecord {
     CallRecord {
-        id: new_call_id(),
+        id: new_call_id(now),
         app_id,
         department_id,
         resource_id: None,

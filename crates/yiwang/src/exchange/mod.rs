@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod masking;
 pub mod model;
 pub mod pages;
+mod source_hosts;
 mod sources;
 mod store;
 
@@ -32,6 +33,7 @@ use crate::ledger::{self, LedgerError};
 use crate::store::{Store, WriteTx, from_ms, now_ms, outbox};
 pub use gateway::Exchange;
 use model::{ResourceInput, SharingType, Source};
+pub use source_hosts::SourceHosts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
@@ -156,6 +158,7 @@ pub async fn register(
     input: ResourceInput,
 ) -> Result<ResourceView> {
     input.check()?;
+    exchange.check_source(&input.source)?;
     if !managed_departments(store, actor).await?.contains(&input.department_code) {
         return Err(ExchangeError::Forbidden);
     }
@@ -211,6 +214,7 @@ pub async fn update(
     input: ResourceInput,
 ) -> Result<ResourceView> {
     input.check()?;
+    exchange.check_source(&input.source)?;
     if input.code != code {
         return Err(invalid("code", "资源代码不能修改 / the code cannot change"));
     }

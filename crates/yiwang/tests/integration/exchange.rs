@@ -343,6 +343,25 @@ async fn http_and_table_sources_serve_through_the_gateway_and_the_platform_calls
     let redirected = call(&app, &token, &lookup_path("SCJ-XK-0001", "R-1", "核验许可", None)).await;
     expect_error(redirected, 502, "source_failed", None).await;
 
+    // Only department systems the operator listed (`exchange_source_hosts`; tests list 127.0.0.1)
+    // can be attached, so an address cannot point the gateway at a metadata endpoint or an
+    // internal service.
+    let mut metadata = resource.clone();
+    metadata["code"] = json!("SCJ-XK-0002");
+    metadata["source"]["url"] = json!("http://169.254.169.254/latest/meta-data");
+    let refused = market.post("/api/exchange/resources", &metadata).await;
+    expect_error(refused, 422, "invalid_exchange", Some("source.url")).await;
+    // One attached while allowed is not called once its host is no longer listed.
+    let input: yiwang::exchange::model::ResourceInput = serde_json::from_value(metadata).unwrap();
+    app.state
+        .store
+        .write(move |tx| Box::pin(async move { yiwang::exchange::insert_resource(tx, None, &input).await.map(|_| ()) }))
+        .await
+        .unwrap();
+    grant(&hrss, app_id, "SCJ-XK-0002", &["permit_no"], &[]).await;
+    let unlisted = call(&app, &token, &lookup_path("SCJ-XK-0002", "P-1", "核验许可", None)).await;
+    expect_error(unlisted, 502, "source_failed", None).await;
+
     // The housing-fund register, attached as a table, through the demo's instant-approval app.
     let fund =
         ok(call(&app, "yx_demo_instant_approval", &lookup_path("ZJJ-GJJ-0001", CHEN, "租房提取秒批", None)).await)

@@ -14,13 +14,15 @@ use crate::store::{Store, from_ms, outbox};
 /// count as enumerating it.
 pub const ENUMERATION_KEYS: i64 = 50;
 pub const ENUMERATION_WINDOW_MINUTES: i64 = 10;
-/// Calls in the last hour that count as a spike, when also [`SPIKE_FACTOR`] times the app's
-/// hourly average over the week before.
+/// Calls in this hour (so far) and the one before that count as a spike, when also
+/// [`SPIKE_FACTOR`] times the app's average for two hours over the week before.
 pub const SPIKE_MIN_CALLS: i64 = 200;
 pub const SPIKE_FACTOR: f64 = 5.0;
-/// Calls outside working hours (08:00-20:00 on working days, China time) in 24 hours that raise an
-/// alert.
+/// Calls outside working hours (08:00-20:00 on working days, China time) in the last 24 hours
+/// (whole hours, this one included) that raise an alert.
 pub const OFF_HOURS_CALLS: i64 = 50;
+
+const HOUR_MS: i64 = 3_600_000;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Alert {
@@ -49,22 +51,27 @@ pub async fn detect(store: &Store, calendar: &Calendar, now: DateTime<Utc>) -> R
     let mut found: Vec<((i64, i64), &'static str, String, serde_json::Value)> = Vec::new();
     let mut conn = store.pool().acquire().await?;
     let since = now_ms - ENUMERATION_WINDOW_MINUTES * 60_000;
-    for (app, resource, keys) in store::distinct_keys_since(&mut conn, since, ENUMERATION_KEYS).await? {
+    for (app, resource, keys) in store::distinct_keys_since(&mut conn, since, ENUMERATION_KEYS, now_ms).await? {
         let detail = serde_json::json!({"distinct_keys": keys, "minutes": ENUMERATION_WINDOW_MINUTES});
         found.push(((app, resource), "bulk_enumeration", hour_key.clone(), detail));
     }
-    let hour_ago = now_ms - 3_600_000;
-    for (app, resource, recent, before) in store::volumes(&mut conn, hour_ago, hour_ago - 7 * 24 * 3_600_000).await? {
-        let baseline = before as f64 / (7.0 * 24.0);
+    // Counted in whole hours: this hour (so far) and the one before, against the week before them.
+    let this_hour = now_ms.div_euclid(HOUR_MS);
+    let recent_from = this_hour - 1;
+    for (app, resource, recent, before) in
+        store::volumes(&mut conn, recent_from, recent_from - 7 * 24, this_hour).await?
+    {
+        let baseline = before as f64 / (7.0 * 24.0 / 2.0);
         if recent >= SPIKE_MIN_CALLS && recent as f64 > SPIKE_FACTOR * baseline {
-            let detail =
-                serde_json::json!({"calls_last_hour": recent, "hourly_baseline": (baseline * 10.0).round() / 10.0});
+            let detail = serde_json::json!({
+                "calls_last_two_hours": recent, "two_hour_baseline": (baseline * 10.0).round() / 10.0
+            });
             found.push(((app, resource), "volume_spike", hour_key.clone(), detail));
         }
     }
     let mut late: std::collections::BTreeMap<(i64, i64), i64> = Default::default();
-    for (app, resource, hour, calls) in store::hourly_calls(&mut conn, now_ms - 24 * 3_600_000).await? {
-        if off_hours(calendar, from_ms(hour * 3_600_000)) {
+    for (app, resource, hour, calls) in store::hourly_calls(&mut conn, this_hour - 23, this_hour).await? {
+        if off_hours(calendar, from_ms(hour * HOUR_MS)) {
             *late.entry((app, resource)).or_default() += calls;
         }
     }

@@ -511,6 +511,15 @@ pub async fn grants_of(conn: &mut Conn, app_id: i64, resource_id: i64) -> Result
 
 /// Adds a batch of calls and the residents each returned to the transaction, written with the
 /// batch's other deferred rows at `COMMIT` (call ids are made here, so nothing can collide).
+const HOUR_MS: i64 = 3_600_000;
+
+/// Calls and successful calls per app, resource and hour.
+static CALL_HOURS: deferred::Counters = deferred::Counters {
+    table: "exchange_call_hours",
+    keys: &["app_id", "resource_id", "hour"],
+    counts: &["calls", "ok_calls"],
+};
+
 pub fn insert_calls(tx: &mut WriteTx, calls: &[CallRecord]) {
     for c in calls {
         deferred::insert(
@@ -533,6 +542,10 @@ pub fn insert_calls(tx: &mut WriteTx, calls: &[CallRecord]) {
         );
     }
     for c in calls {
+        if let Some(resource_id) = c.resource_id {
+            let ok = i64::from(c.outcome == "ok");
+            deferred::count(tx, &CALL_HOURS, vec![c.app_id, resource_id, c.at.div_euclid(HOUR_MS)], vec![1, ok]);
+        }
         for subject in &c.subjects {
             deferred::insert(
                 tx,
@@ -608,51 +621,64 @@ pub async fn lookups_of_subject(
         .collect())
 }
 
-/// Successful calls of an app since an instant (its quota used today).
+/// Successful calls of an app since the start of an hour (its quota used today: China days start
+/// on the hour).
 pub async fn ok_calls_since(conn: &mut Conn, app_id: i64, since: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM exchange_calls WHERE app_id = $1 AND at >= $2 AND outcome = 'ok'")
+    sqlx::query_scalar("SELECT COALESCE(SUM(ok_calls), 0) FROM exchange_call_hours WHERE app_id = $1 AND hour >= $2")
         .bind(app_id)
-        .bind(since)
+        .bind(since.div_euclid(HOUR_MS))
         .fetch_one(conn)
         .await
 }
 
 // Alerts ---------------------------------------------------------------------------------------
 
-/// (app, resource, distinct keys) of pairs that looked up at least `min` distinct keys since.
-pub async fn distinct_keys_since(conn: &mut Conn, since: i64, min: i64) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+/// (app, resource, distinct keys) of pairs that looked up at least `min` distinct keys from `since` to `until`.
+pub async fn distinct_keys_since(
+    conn: &mut Conn,
+    since: i64,
+    min: i64,
+    until: i64,
+) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT app_id, resource_id, COUNT(DISTINCT key_hash) FROM exchange_calls
-         WHERE at >= $1 AND resource_id IS NOT NULL AND key_hash IS NOT NULL
+         WHERE at >= $1 AND at <= $3 AND resource_id IS NOT NULL AND key_hash IS NOT NULL
          GROUP BY app_id, resource_id HAVING COUNT(DISTINCT key_hash) >= $2",
     )
     .bind(since)
     .bind(min)
+    .bind(until)
     .fetch_all(conn)
     .await
 }
 
-/// (app, resource, calls since `recent`, calls between `baseline` and `recent`).
-pub async fn volumes(conn: &mut Conn, recent: i64, baseline: i64) -> Result<Vec<(i64, i64, i64, i64)>, sqlx::Error> {
+/// (app, resource, calls in the hours from `recent` to `until`, calls in the hours from
+/// `baseline` up to `recent`), in whole hours as Unix hours.
+pub async fn volumes(
+    conn: &mut Conn,
+    recent: i64,
+    baseline: i64,
+    until: i64,
+) -> Result<Vec<(i64, i64, i64, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT app_id, resource_id, SUM(CASE WHEN at >= $1 THEN 1 ELSE 0 END), SUM(CASE WHEN at < $1 THEN 1 ELSE 0 END)
-         FROM exchange_calls WHERE at >= $2 AND resource_id IS NOT NULL GROUP BY app_id, resource_id",
+        "SELECT app_id, resource_id, SUM(CASE WHEN hour >= $1 THEN calls ELSE 0 END),
+                SUM(CASE WHEN hour < $1 THEN calls ELSE 0 END)
+         FROM exchange_call_hours WHERE hour >= $2 AND hour <= $3 GROUP BY app_id, resource_id",
     )
     .bind(recent)
     .bind(baseline)
+    .bind(until)
     .fetch_all(conn)
     .await
 }
 
-/// (app, resource, hour as Unix hours, calls) since an instant.
-pub async fn hourly_calls(conn: &mut Conn, since: i64) -> Result<Vec<(i64, i64, i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT app_id, resource_id, at / 3600000, COUNT(*) FROM exchange_calls
-         WHERE at >= $1 AND resource_id IS NOT NULL GROUP BY app_id, resource_id, at / 3600000",
-    )
-    .bind(since)
-    .fetch_all(conn)
-    .await
+/// (app, resource, hour as Unix hours, calls) of the hours from `since` to `until`.
+pub async fn hourly_calls(conn: &mut Conn, since: i64, until: i64) -> Result<Vec<(i64, i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT app_id, resource_id, hour, calls FROM exchange_call_hours WHERE hour >= $1 AND hour <= $2")
+        .bind(since)
+        .bind(until)
+        .fetch_all(conn)
+        .await
 }
 
 /// Raises an alert once per window; true when it is new.

@@ -89,7 +89,7 @@ impl std::fmt::Debug for Store {
 /// A write transaction. Dereferences to the connection; nothing is kept unless [`WriteTx::commit`]
 /// is called, so an early return through `?` rolls back.
 ///
-/// Evidence-log leaves, outbox events, work-order tallies and deferred rows ([`deferred`]) appended
+/// Evidence-log leaves, outbox events, work-order tallies, deferred rows and counters ([`deferred`]) appended
 /// in it wait in memory and are written just before `COMMIT`, so the log's single row of state (and
 /// the tallies' busiest rows) are locked for the shortest time and many of each go in one statement.
 pub struct WriteTx {
@@ -100,6 +100,7 @@ pub struct WriteTx {
     pending_events: Vec<outbox::PendingEvent>,
     pending_tallies: Vec<workorders::tallies::Delta>,
     pending_rows: Vec<deferred::Row>,
+    pending_counts: Vec<deferred::Count>,
     ledger_frontier: Arc<std::sync::Mutex<Option<Frontier>>>,
 }
 
@@ -112,6 +113,8 @@ impl WriteTx {
         outbox::insert(&mut self.tx, &events).await?;
         let tallies = std::mem::take(&mut self.pending_tallies);
         workorders::tallies::flush(&mut self.tx, &tallies).await?;
+        let counts = std::mem::take(&mut self.pending_counts);
+        deferred::flush_counts(&mut self.tx, counts).await?;
         if self.pending_leaves.is_empty() {
             self.tx.commit().await?;
             return Ok(0..0);
@@ -143,17 +146,28 @@ impl WriteTx {
         self.pending_rows.push(row);
     }
 
-    /// How many leaves, events, tallies and deferred rows wait, so a savepoint rolled back can drop
-    /// those it added.
-    fn pending_mark(&self) -> [usize; 4] {
-        [self.pending_leaves.len(), self.pending_events.len(), self.pending_tallies.len(), self.pending_rows.len()]
+    fn push_count(&mut self, count: deferred::Count) {
+        self.pending_counts.push(count);
     }
 
-    fn rollback_pending_to(&mut self, [leaves, events, tallies, rows]: [usize; 4]) {
+    /// How many leaves, events, tallies, deferred rows and counts wait, so a savepoint rolled back
+    /// can drop those it added.
+    fn pending_mark(&self) -> [usize; 5] {
+        [
+            self.pending_leaves.len(),
+            self.pending_events.len(),
+            self.pending_tallies.len(),
+            self.pending_rows.len(),
+            self.pending_counts.len(),
+        ]
+    }
+
+    fn rollback_pending_to(&mut self, [leaves, events, tallies, rows, counts]: [usize; 5]) {
         self.pending_leaves.truncate(leaves);
         self.pending_events.truncate(events);
         self.pending_tallies.truncate(tallies);
         self.pending_rows.truncate(rows);
+        self.pending_counts.truncate(counts);
     }
 }
 
@@ -267,6 +281,7 @@ impl Store {
             pending_events: Vec::new(),
             pending_tallies: Vec::new(),
             pending_rows: Vec::new(),
+            pending_counts: Vec::new(),
             ledger_frontier: self.ledger_frontier.clone(),
         })
     }

@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{Session, TestApp, expect_error};
+use yiwang::exchange::gateway::CallRecord;
 
 const CHEN: &str = "440402198503120024";
 
@@ -552,5 +553,91 @@ async fn staff_pages_list_register_and_upload() {
     assert!(grants.contains("人社局社保业务系统"));
     let form = market.get("/exchange/resources/new").await;
     assert_eq!(form.status(), 200);
+    app.stop().await;
+}
+
+/// A call the gateway logged at `at`, as the log writer stores it.
+fn logged_call(
+    n: usize,
+    app_id: i64,
+    department_id: i64,
+    resource_id: i64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> CallRecord {
+    CallRecord {
+        id: format!("{:016x}{n:016x}", at.timestamp_millis()),
+        app_id,
+        department_id,
+        resource_id: Some(resource_id),
+        resource_code: "SCJ-FR-0001".into(),
+        kind: "lookup",
+        key_hash: Some(yiwang::exchange::digest("key", "91440400MA4UKKKK14")),
+        fields: vec!["name".into()],
+        rows: 1,
+        reason: "核验".into(),
+        outcome: "ok",
+        at: at.timestamp_millis(),
+        subjects: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn spikes_late_calls_and_daily_quotas_are_counted_from_hourly_totals() {
+    let app = TestApp::demo().await;
+    let store = app.state.store.clone();
+    let hrss = app.login("hrss_steward").await;
+    let body = json!({"name": "限额系统", "department_code": "440400-RSJ", "rate_per_minute": 600, "daily_quota": 3});
+    let created: Value = ok(hrss.post("/api/exchange/apps", &body).await).await;
+    let (app_id, token) = (created["app"]["id"].as_i64().unwrap(), created["token"].as_str().unwrap().to_owned());
+    grant(&hrss, app_id, "SCJ-FR-0001", &["name"], &[]).await;
+
+    // The daily quota: the fourth successful call today is refused, and a second node, which has
+    // counted nothing itself, starts from the calls logged today.
+    for _ in 0..3 {
+        let response = call(&app, &token, &lookup_path("SCJ-FR-0001", "91440400MA4UKKKK14", "核验", None)).await;
+        assert_eq!(response.status(), 200);
+    }
+    let over = call(&app, &token, &lookup_path("SCJ-FR-0001", "91440400MA4UKKKK14", "核验", None)).await;
+    expect_error(over, 429, "quota_exceeded", None).await;
+    let second_node = yiwang::exchange::Exchange::new(store.clone(), yiwang::exchange::SourceHosts::default());
+    let lookup = || yiwang::exchange::gateway::Call {
+        ask: yiwang::exchange::gateway::Ask::Lookup("91440400MA4UKKKK14".into()),
+        fields: None,
+        reason: "核验".into(),
+    };
+    let refused = second_node.call(&store, chrono::Utc::now(), &token, "SCJ-FR-0001", lookup()).await;
+    assert!(
+        matches!(refused, Err(yiwang::exchange::ExchangeError::Throttled { code: "quota_exceeded", .. })),
+        "{refused:?}"
+    );
+
+    // A quiet week, one call every six hours until a day before, then 250 calls in the hour and a
+    // half before 23:30 on a night of the National Day holiday: a volume spike, and calls outside
+    // working hours.
+    let (resource_id, department_id): (i64, i64) = sqlx::query_as(
+        "SELECT r.id, a.department_id FROM exchange_resources r, exchange_apps a WHERE r.code = 'SCJ-FR-0001' AND a.id = $1",
+    )
+    .bind(app_id)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-10-04T23:30:00+08:00").unwrap().to_utc();
+    let quiet = (0..24).map(|n| now - chrono::Duration::hours(26 + 6 * n as i64));
+    let busy = (0..250).map(|n| now - chrono::Duration::seconds(20 * n as i64 + 1));
+    let calls: Vec<CallRecord> =
+        quiet.chain(busy).enumerate().map(|(n, at)| logged_call(n, app_id, department_id, resource_id, at)).collect();
+    store.write(move |tx| Box::pin(async move { yiwang::exchange::gateway::log_in(tx, &calls).await })).await.unwrap();
+    let calendar = app.state.calendar.get();
+    yiwang::exchange::alerts::detect(&store, &calendar, now).await.unwrap();
+    let market = app.login("market_steward").await;
+    let alerts = ok(market.get("/api/exchange/alerts").await).await;
+    let of_app = |kind: &str| {
+        alerts.as_array().unwrap().iter().find(|a| a["kind"] == kind && a["app_name"] == "限额系统").cloned()
+    };
+    let spike = of_app("volume_spike").expect("a volume spike");
+    assert_eq!(spike["detail"]["calls_last_two_hours"], 250);
+    assert_eq!(spike["detail"]["two_hour_baseline"], 0.3, "24 calls in 84 two-hour spans");
+    let late = of_app("off_hours").expect("calls outside working hours");
+    assert_eq!(late["detail"]["off_hours_calls_24h"], 250, "{late}");
     app.stop().await;
 }

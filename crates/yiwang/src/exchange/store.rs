@@ -624,11 +624,14 @@ pub async fn lookups_of_subject(
 /// Successful calls of an app since the start of an hour (its quota used today: China days start
 /// on the hour).
 pub async fn ok_calls_since(conn: &mut Conn, app_id: i64, since: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COALESCE(SUM(ok_calls), 0) FROM exchange_call_hours WHERE app_id = $1 AND hour >= $2")
-        .bind(app_id)
-        .bind(since.div_euclid(HOUR_MS))
-        .fetch_one(conn)
-        .await
+    // PostgreSQL sums BIGINTs as NUMERIC.
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(ok_calls), 0) AS BIGINT) FROM exchange_call_hours WHERE app_id = $1 AND hour >= $2",
+    )
+    .bind(app_id)
+    .bind(since.div_euclid(HOUR_MS))
+    .fetch_one(conn)
+    .await
 }
 
 // Alerts ---------------------------------------------------------------------------------------
@@ -661,8 +664,8 @@ pub async fn volumes(
     until: i64,
 ) -> Result<Vec<(i64, i64, i64, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT app_id, resource_id, SUM(CASE WHEN hour >= $1 THEN calls ELSE 0 END),
-                SUM(CASE WHEN hour < $1 THEN calls ELSE 0 END)
+        "SELECT app_id, resource_id, CAST(SUM(CASE WHEN hour >= $1 THEN calls ELSE 0 END) AS BIGINT),
+                CAST(SUM(CASE WHEN hour < $1 THEN calls ELSE 0 END) AS BIGINT)
          FROM exchange_call_hours WHERE hour >= $2 AND hour <= $3 GROUP BY app_id, resource_id",
     )
     .bind(recent)

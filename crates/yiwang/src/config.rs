@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub nats: Option<FileNats>,
     /// Hosts of department systems the gateway may call as HTTP sources (default: none).
     pub exchange_source_hosts: Option<Vec<String>>,
+    /// What counts as unusual use of shared data (defaults in `exchange::alerts::Thresholds`).
+    pub exchange_alerts: Option<crate::exchange::alerts::Thresholds>,
 }
 
 /// The `[nats]` section of the file; every field optional here, checked in [`NatsConfig`].
@@ -103,6 +105,7 @@ pub struct Config {
     pub outbox_retention_days: u32,
     /// The department systems the gateway may call.
     pub exchange_source_hosts: crate::exchange::SourceHosts,
+    pub exchange_alerts: crate::exchange::alerts::Thresholds,
     /// Where the outbox is published; `None`: nowhere, events stay in the outbox.
     pub nats: Option<NatsConfig>,
 }
@@ -334,6 +337,8 @@ impl Config {
         let exchange_source_hosts =
             crate::exchange::SourceHosts::parse(&file.exchange_source_hosts.unwrap_or_default())
                 .map_err(ConfigError::Setting)?;
+        let exchange_alerts = file.exchange_alerts.unwrap_or_default();
+        exchange_alerts.check().map_err(ConfigError::Setting)?;
         Ok(Config {
             listen,
             metrics_listen: metrics_listen.or(file.metrics_listen),
@@ -356,6 +361,7 @@ impl Config {
             outbox_retention_days: file.outbox_retention_days.unwrap_or(7),
             nats,
             exchange_source_hosts,
+            exchange_alerts,
         })
     }
 
@@ -381,6 +387,7 @@ impl Config {
             // Tests stand in for department systems on this machine.
             exchange_source_hosts: crate::exchange::SourceHosts::parse(&["127.0.0.1".to_owned()])
                 .expect("a valid host"),
+            exchange_alerts: Default::default(),
         }
     }
 
@@ -491,6 +498,26 @@ mod tests {
             );
         }
         assert!(NatsConfig::resolve(None, |_| None).unwrap().is_none(), "no URL: no publishing");
+    }
+
+    #[test]
+    fn exchange_settings_are_read_and_bad_ones_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yiwang.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(&Overrides { config: Some(path.clone()), ..Default::default() }, None, None)
+        };
+        let config =
+            load("exchange_source_hosts = [\".gjj.zhuhai.gov.cn\"]\n[exchange_alerts]\nspike_min_calls = 5000\n")
+                .unwrap();
+        assert!(config.exchange_source_hosts.allows("https://api.gjj.zhuhai.gov.cn/x"));
+        assert_eq!(config.exchange_alerts.spike_min_calls, 5000);
+        assert_eq!(config.exchange_alerts.enumeration_keys, 50, "the others keep their defaults");
+        let bad_host = load("exchange_source_hosts = [\"x.gov.cn/path\"]\n").unwrap_err().to_string();
+        assert!(bad_host.contains("x.gov.cn/path"), "{bad_host}");
+        let bad_factor = load("[exchange_alerts]\nspike_factor = 0.5\n").unwrap_err().to_string();
+        assert!(bad_factor.contains("spike_factor"), "{bad_factor}");
     }
 
     #[test]

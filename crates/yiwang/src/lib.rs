@@ -173,13 +173,14 @@ fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
             })
         }),
     );
-    let (calendar, clock) = (state.calendar.clone(), state.clock.clone());
+    let (calendar, clock, limits) = (state.calendar.clone(), state.clock.clone(), state.config.exchange_alerts);
     handlers.insert(
         "exchange.detect_alerts",
         Arc::new(move |store, _| {
             let (calendar, now) = (calendar.get(), clock.now());
             Box::pin(async move {
-                let raised = exchange::alerts::detect(&store, &calendar, now).await.map_err(|e| e.to_string())?;
+                let raised =
+                    exchange::alerts::detect(&store, &calendar, now, &limits).await.map_err(|e| e.to_string())?;
                 if raised > 0 {
                     tracing::warn!(raised, "raised alerts on unusual use of shared data");
                 }

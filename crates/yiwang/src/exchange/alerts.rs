@@ -10,17 +10,55 @@ use super::{ExchangeError, Result, managed_departments, store};
 use crate::identity::Principal;
 use crate::store::{Store, from_ms, outbox};
 
-/// Distinct keys one app looks up in one resource within [`ENUMERATION_WINDOW_MINUTES`] that
-/// count as enumerating it.
-pub const ENUMERATION_KEYS: i64 = 50;
-pub const ENUMERATION_WINDOW_MINUTES: i64 = 10;
-/// Calls in this hour (so far) and the one before that count as a spike, when also
-/// [`SPIKE_FACTOR`] times the app's average for two hours over the week before.
-pub const SPIKE_MIN_CALLS: i64 = 200;
-pub const SPIKE_FACTOR: f64 = 5.0;
-/// Calls outside working hours (08:00-20:00 on working days, China time) in the last 24 hours
-/// (whole hours, this one included) that raise an alert.
-pub const OFF_HOURS_CALLS: i64 = 50;
+/// What counts as unusual use; `[exchange_alerts]` in the configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    /// Distinct keys one app looks up in one resource within `enumeration_window_minutes` that
+    /// count as enumerating it.
+    pub enumeration_keys: i64,
+    pub enumeration_window_minutes: i64,
+    /// Calls in this hour (so far) and the one before that count as a spike, when also
+    /// `spike_factor` times the app's average for two hours over the week before.
+    pub spike_min_calls: i64,
+    pub spike_factor: f64,
+    /// Calls outside working hours (08:00-20:00 on working days, China time) in the last 24 hours
+    /// (whole hours, this one included) that raise an alert.
+    pub off_hours_calls: i64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            enumeration_keys: 50,
+            enumeration_window_minutes: 10,
+            spike_min_calls: 200,
+            spike_factor: 5.0,
+            off_hours_calls: 50,
+        }
+    }
+}
+
+impl Thresholds {
+    /// Refuses thresholds that would raise an alert on every call, or never.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let counts = [
+            ("enumeration_keys", self.enumeration_keys),
+            ("spike_min_calls", self.spike_min_calls),
+            ("off_hours_calls", self.off_hours_calls),
+        ];
+        if let Some((name, _)) = counts.iter().find(|(_, n)| *n < 2) {
+            return Err(format!("[exchange_alerts] {name} must be at least 2"));
+        }
+        if !(1..=1440).contains(&self.enumeration_window_minutes) {
+            return Err("[exchange_alerts] enumeration_window_minutes must be 1-1440".into());
+        }
+        if !(self.spike_factor.is_finite() && self.spike_factor >= 1.0) {
+            return Err("[exchange_alerts] spike_factor must be at least 1".into());
+        }
+        Ok(())
+    }
+}
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -45,14 +83,14 @@ fn off_hours(calendar: &Calendar, hour_start: DateTime<Utc>) -> bool {
 
 /// Looks at the call log as of `now` and raises the alerts it shows (each once per window);
 /// returns how many are new. Run by the `exchange.detect_alerts` job every minute.
-pub async fn detect(store: &Store, calendar: &Calendar, now: DateTime<Utc>) -> Result<usize> {
+pub async fn detect(store: &Store, calendar: &Calendar, now: DateTime<Utc>, limits: &Thresholds) -> Result<usize> {
     let now_ms = now.timestamp_millis();
     let hour_key = format!("hour:{}", now_ms / 3_600_000);
     let mut found: Vec<((i64, i64), &'static str, String, serde_json::Value)> = Vec::new();
     let mut conn = store.pool().acquire().await?;
-    let since = now_ms - ENUMERATION_WINDOW_MINUTES * 60_000;
-    for (app, resource, keys) in store::distinct_keys_since(&mut conn, since, ENUMERATION_KEYS, now_ms).await? {
-        let detail = serde_json::json!({"distinct_keys": keys, "minutes": ENUMERATION_WINDOW_MINUTES});
+    let since = now_ms - limits.enumeration_window_minutes * 60_000;
+    for (app, resource, keys) in store::distinct_keys_since(&mut conn, since, limits.enumeration_keys, now_ms).await? {
+        let detail = serde_json::json!({"distinct_keys": keys, "minutes": limits.enumeration_window_minutes});
         found.push(((app, resource), "bulk_enumeration", hour_key.clone(), detail));
     }
     // Counted in whole hours: this hour (so far) and the one before, against the week before them.
@@ -62,7 +100,7 @@ pub async fn detect(store: &Store, calendar: &Calendar, now: DateTime<Utc>) -> R
         store::volumes(&mut conn, recent_from, recent_from - 7 * 24, this_hour).await?
     {
         let baseline = before as f64 / (7.0 * 24.0 / 2.0);
-        if recent >= SPIKE_MIN_CALLS && recent as f64 > SPIKE_FACTOR * baseline {
+        if recent >= limits.spike_min_calls && recent as f64 > limits.spike_factor * baseline {
             let detail = serde_json::json!({
                 "calls_last_two_hours": recent, "two_hour_baseline": (baseline * 10.0).round() / 10.0
             });
@@ -76,7 +114,7 @@ pub async fn detect(store: &Store, calendar: &Calendar, now: DateTime<Utc>) -> R
         }
     }
     let day_key = format!("day:{}", yiwang_calendar::china_date(now));
-    for (pair, calls) in late.into_iter().filter(|(_, calls)| *calls >= OFF_HOURS_CALLS) {
+    for (pair, calls) in late.into_iter().filter(|(_, calls)| *calls >= limits.off_hours_calls) {
         found.push((pair, "off_hours", day_key.clone(), serde_json::json!({"off_hours_calls_24h": calls})));
     }
     drop(conn);

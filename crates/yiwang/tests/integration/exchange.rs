@@ -410,9 +410,10 @@ async fn bulk_enumeration_raises_an_alert_and_rates_are_limited() {
     }
     // The worker's own `exchange.detect_alerts` job may have run meanwhile (it is due at every
     // minute's start) and raised the alert already; then this call finds it raised.
-    let calendar = app.state.calendar.get();
-    yiwang::exchange::alerts::detect(&app.state.store, &calendar, chrono::Utc::now()).await.unwrap();
-    let again = yiwang::exchange::alerts::detect(&app.state.store, &calendar, chrono::Utc::now()).await.unwrap();
+    let (calendar, limits) = (app.state.calendar.get(), app.state.config.exchange_alerts);
+    yiwang::exchange::alerts::detect(&app.state.store, &calendar, chrono::Utc::now(), &limits).await.unwrap();
+    let again =
+        yiwang::exchange::alerts::detect(&app.state.store, &calendar, chrono::Utc::now(), &limits).await.unwrap();
     assert_eq!(again, 0, "raised once per window");
     let police = app.login("police_steward").await;
     let alerts = ok(police.get("/api/exchange/alerts").await).await;
@@ -628,7 +629,12 @@ async fn spikes_late_calls_and_daily_quotas_are_counted_from_hourly_totals() {
         quiet.chain(busy).enumerate().map(|(n, at)| logged_call(n, app_id, department_id, resource_id, at)).collect();
     store.write(move |tx| Box::pin(async move { yiwang::exchange::gateway::log_in(tx, &calls).await })).await.unwrap();
     let calendar = app.state.calendar.get();
-    yiwang::exchange::alerts::detect(&store, &calendar, now).await.unwrap();
+    // A city that sets its thresholds above these volumes (`[exchange_alerts]`) is not alerted.
+    let higher =
+        yiwang::exchange::alerts::Thresholds { spike_min_calls: 300, off_hours_calls: 300, ..Default::default() };
+    assert_eq!(yiwang::exchange::alerts::detect(&store, &calendar, now, &higher).await.unwrap(), 0);
+    let defaults = yiwang::exchange::alerts::Thresholds::default();
+    assert_eq!(yiwang::exchange::alerts::detect(&store, &calendar, now, &defaults).await.unwrap(), 2);
     let market = app.login("market_steward").await;
     let alerts = ok(market.get("/api/exchange/alerts").await).await;
     let of_app = |kind: &str| {

@@ -6,7 +6,8 @@ use chrono::{DateTime, Duration, Timelike, Utc};
 use serde::Serialize;
 use yiwang_calendar::Calendar;
 
-use super::{ExchangeError, Result, managed_departments, store};
+use super::store::{self, HOUR_MS};
+use super::{ExchangeError, Result, managed_departments};
 use crate::identity::Principal;
 use crate::store::{Store, from_ms, outbox};
 
@@ -60,8 +61,6 @@ impl Thresholds {
     }
 }
 
-const HOUR_MS: i64 = 3_600_000;
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Alert {
     pub id: i64,
@@ -85,7 +84,8 @@ fn off_hours(calendar: &Calendar, hour_start: DateTime<Utc>) -> bool {
 /// returns how many are new. Run by the `exchange.detect_alerts` job every minute.
 pub async fn detect(store: &Store, calendar: &Calendar, now: DateTime<Utc>, limits: &Thresholds) -> Result<usize> {
     let now_ms = now.timestamp_millis();
-    let hour_key = format!("hour:{}", now_ms / 3_600_000);
+    let this_hour = now_ms.div_euclid(HOUR_MS);
+    let hour_key = format!("hour:{this_hour}");
     let mut found: Vec<((i64, i64), &'static str, String, serde_json::Value)> = Vec::new();
     let mut conn = store.pool().acquire().await?;
     let since = now_ms - limits.enumeration_window_minutes * 60_000;
@@ -94,7 +94,6 @@ pub async fn detect(store: &Store, calendar: &Calendar, now: DateTime<Utc>, limi
         found.push(((app, resource), "bulk_enumeration", hour_key.clone(), detail));
     }
     // Counted in whole hours: this hour (so far) and the one before, against the week before them.
-    let this_hour = now_ms.div_euclid(HOUR_MS);
     let recent_from = this_hour - 1;
     for (app, resource, recent, before) in
         store::volumes(&mut conn, recent_from, recent_from - 7 * 24, this_hour).await?

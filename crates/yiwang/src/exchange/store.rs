@@ -509,9 +509,8 @@ pub async fn grants_of(conn: &mut Conn, app_id: i64, resource_id: i64) -> Result
 
 // Calls ----------------------------------------------------------------------------------------
 
-/// Adds a batch of calls and the residents each returned to the transaction, written with the
-/// batch's other deferred rows at `COMMIT` (call ids are made here, so nothing can collide).
-const HOUR_MS: i64 = 3_600_000;
+/// Milliseconds in an hour: the call totals count Unix hours.
+pub const HOUR_MS: i64 = 3_600_000;
 
 /// Calls and successful calls per app, resource and hour.
 static CALL_HOURS: deferred::Counters = deferred::Counters {
@@ -520,6 +519,9 @@ static CALL_HOURS: deferred::Counters = deferred::Counters {
     counts: &["calls", "ok_calls"],
 };
 
+/// Adds a batch of calls, the residents each returned and their hourly totals to the transaction,
+/// written with the batch's other deferred rows at `COMMIT` (call ids are made here, so nothing
+/// can collide).
 pub fn insert_calls(tx: &mut WriteTx, calls: &[CallRecord]) {
     for c in calls {
         deferred::insert(

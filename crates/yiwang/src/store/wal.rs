@@ -19,9 +19,9 @@ pub fn spawn_checkpointer(pool: AnyPool) {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !pool.is_closed() {
             ticks.tick().await;
-            match checkpoint(&pool, "PASSIVE").await {
+            match checkpoint(&pool, "PRAGMA wal_checkpoint(PASSIVE)").await {
                 Ok(pages) if pages >= RESTART_PAGES => {
-                    if let Err(e) = checkpoint(&pool, "RESTART").await {
+                    if let Err(e) = checkpoint(&pool, "PRAGMA wal_checkpoint(RESTART)").await {
                         tracing::warn!(error = %e, "write-ahead log checkpoint (restart) failed");
                     }
                 }
@@ -33,12 +33,8 @@ pub fn spawn_checkpointer(pool: AnyPool) {
     });
 }
 
-/// Copies what it can; returns the log's size in pages.
-async fn checkpoint(pool: &AnyPool, mode: &'static str) -> Result<i64, sqlx::Error> {
-    let sql = match mode {
-        "RESTART" => "PRAGMA wal_checkpoint(RESTART)",
-        _ => "PRAGMA wal_checkpoint(PASSIVE)",
-    };
-    let (_busy, pages, _copied): (i64, i64, i64) = sqlx::query_as(sql).fetch_one(pool).await?;
+/// Runs a `wal_checkpoint` statement; returns the log's size in pages.
+async fn checkpoint(pool: &AnyPool, statement: &'static str) -> Result<i64, sqlx::Error> {
+    let (_busy, pages, _copied): (i64, i64, i64) = sqlx::query_as(statement).fetch_one(pool).await?;
     Ok(pages)
 }

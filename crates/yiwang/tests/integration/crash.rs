@@ -40,35 +40,57 @@ impl Installation {
         command
     }
 
-    fn serve(&self, port: u16, life: usize) -> Child {
-        let log = std::fs::File::create(self.data.join(format!("serve-{life}.log"))).unwrap();
+    fn log_path(&self, life: usize) -> PathBuf {
+        self.data.join(format!("serve-{life}.log"))
+    }
+
+    /// What the server of one life printed, for a failure's message.
+    fn log(&self, life: usize) -> String {
+        std::fs::read_to_string(self.log_path(life)).unwrap_or_default()
+    }
+
+    /// Starts a server on a port the system picks (a port chosen beforehand could be taken by
+    /// another test's connection before the server binds it).
+    fn serve(&self, life: usize) -> Child {
+        let log = std::fs::File::create(self.log_path(life)).unwrap();
         self.command()
-            .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--metrics-listen", &format!("127.0.0.1:{}", free_port())])
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start yiwang serve")
     }
-}
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    /// The address the server of one life says it listens on, once it has said so.
+    fn listening(&self, life: usize) -> Option<String> {
+        self.log(life).lines().find_map(|line| {
+            let event: Value = serde_json::from_str(line).ok()?;
+            (event["fields"]["message"] == "yiwang is listening")
+                .then(|| event["fields"]["addr"].as_str())?
+                .map(String::from)
+        })
+    }
 }
 
 fn client() -> Client {
     Client::builder().cookie_store(true).timeout(Duration::from_secs(30)).build().unwrap()
 }
 
-async fn wait_ready(http: &Client, base: &str, server: &mut Child) {
+/// The base URL of the started server, once it answers ready.
+async fn wait_ready(http: &Client, server: &mut Child, installation: &Installation, life: usize) -> String {
     let started = Instant::now();
     loop {
-        if let Ok(response) = http.get(format!("{base}/readyz")).send().await
-            && response.status().is_success()
-        {
-            return;
+        if let Some(addr) = installation.listening(life) {
+            let base = format!("http://{addr}");
+            if let Ok(response) = http.get(format!("{base}/readyz")).send().await
+                && response.status().is_success()
+            {
+                return base;
+            }
         }
-        assert!(server.try_wait().unwrap().is_none(), "the server exited while starting");
+        if let Some(status) = server.try_wait().unwrap() {
+            panic!("the server exited while starting ({status}):\n{}", installation.log(life));
+        }
         assert!(started.elapsed() < Duration::from_secs(120), "the server did not become ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -235,10 +257,8 @@ async fn a_server_killed_at_random_moments_loses_no_acknowledged_write() {
     let mut totals = [0usize; 4];
     let mut files = Vec::new();
     for life in 0..=cycles {
-        let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let mut server = installation.serve(port, life);
-        wait_ready(&probe, &base, &mut server).await;
+        let mut server = installation.serve(life);
+        let base = wait_ready(&probe, &mut server, &installation, life).await;
         assert_kept(&base, &previous, life.saturating_sub(1)).await;
         if life == cycles {
             server.kill().unwrap();

@@ -10,8 +10,8 @@
 //! leaves the gateway unlogged, even if the process dies a moment later.
 //!
 //! Apps, resources and grants are cached for [`CACHE_TTL`]; a change on this node clears the
-//! cache at once, a change on another node shows within that time. Rate limits and quotas are
-//! counted per node (the quota starts from the day's logged calls when a node first sees the app).
+//! cache at once, a change on another node shows within that time. Rate limits are counted per node; daily
+//! quotas count the calls every node logged, read again every [`QUOTA_REFRESH`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -34,6 +34,8 @@ use crate::store::{Store, WriteTx};
 
 /// How long apps, resources and grants stay cached.
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
+/// How often a node reads again the calls every node logged against an app's daily quota.
+const QUOTA_REFRESH: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 /// Calls written in one transaction at most.
 const MAX_BATCH: usize = 2000;
 /// Rows one query returns at most.
@@ -141,10 +143,25 @@ struct Inner {
     resources: Mutex<HashMap<String, Cached<Option<Arc<Resource>>>>>,
     grants: Mutex<HashMap<(i64, i64), Cached<GrantList>>>,
     buckets: Mutex<HashMap<i64, Bucket>>,
-    /// app → (China day, successful calls that day)
-    quotas: Mutex<HashMap<i64, (chrono::NaiveDate, i64)>>,
+    quotas: Mutex<HashMap<i64, QuotaCount>>,
     http: reqwest::Client,
     source_hosts: SourceHosts,
+}
+
+/// An app's successful calls on one China day, as this node knows them.
+struct QuotaCount {
+    day: chrono::NaiveDate,
+    /// Logged by every node, when last read.
+    logged: i64,
+    /// Taken on this node since that read.
+    own: i64,
+    read_at: DateTime<Utc>,
+}
+
+impl QuotaCount {
+    fn stale(&self, today: chrono::NaiveDate, now: DateTime<Utc>) -> bool {
+        self.day != today || now < self.read_at || now - self.read_at >= QUOTA_REFRESH
+    }
 }
 
 struct Pending {
@@ -276,24 +293,30 @@ impl Exchange {
         }
     }
 
-    /// Counts a successful call against the app's daily quota (China days).
+    /// Counts a successful call against the app's daily quota (China days). The count is the
+    /// day's successful calls logged by every node, read again once [`QUOTA_REFRESH`] has passed,
+    /// plus this node's calls since that read; so on several nodes an app overshoots its quota by
+    /// at most what the other nodes answered within that time.
     async fn take_quota(&self, store: &Store, app: &AppRow, now: DateTime<Utc>) -> Result<()> {
         let today = yiwang_calendar::china_date(now);
-        let day_start = start_of_china_day(today);
-        let known = lock(&self.inner.quotas).get(&app.id).is_some_and(|(day, _)| *day == today);
-        if !known {
+        let stale = lock(&self.inner.quotas).get(&app.id).is_none_or(|count| count.stale(today, now));
+        if stale {
+            let own_before = lock(&self.inner.quotas).get(&app.id).filter(|c| c.day == today).map_or(0, |c| c.own);
             let mut conn = store.pool().acquire().await?;
-            let used = store::ok_calls_since(&mut conn, app.id, day_start.timestamp_millis()).await?;
-            lock(&self.inner.quotas).insert(app.id, (today, used));
+            let logged = store::ok_calls_since(&mut conn, app.id, start_of_china_day(today).timestamp_millis()).await?;
+            let mut quotas = lock(&self.inner.quotas);
+            // Calls this node counted while the read ran may not be in it; earlier ones are.
+            let own = quotas.get(&app.id).filter(|c| c.day == today).map_or(0, |c| (c.own - own_before).max(0));
+            quotas.insert(app.id, QuotaCount { day: today, logged, own, read_at: now });
         }
         let mut quotas = lock(&self.inner.quotas);
-        let entry = quotas.entry(app.id).or_insert((today, 0));
-        if entry.1 >= app.daily_quota {
+        let count = quotas.entry(app.id).or_insert(QuotaCount { day: today, logged: 0, own: 0, read_at: now });
+        if count.logged + count.own >= app.daily_quota {
             let tomorrow = start_of_china_day(today.succ_opt().unwrap_or(today));
             let wait = (tomorrow - now).num_seconds().max(1);
             return Err(ExchangeError::Throttled { code: "quota_exceeded", retry_after_secs: wait });
         }
-        entry.1 += 1;
+        count.own += 1;
         Ok(())
     }
 

@@ -607,10 +607,28 @@ async fn spikes_late_calls_and_daily_quotas_are_counted_from_hourly_totals() {
         reason: "核验".into(),
     };
     let refused = second_node.call(&store, chrono::Utc::now(), &token, "SCJ-FR-0001", lookup()).await;
-    assert!(
-        matches!(refused, Err(yiwang::exchange::ExchangeError::Throttled { code: "quota_exceeded", .. })),
-        "{refused:?}"
-    );
+    let over_quota = |result: &Result<_, yiwang::exchange::ExchangeError>| {
+        matches!(result, Err(yiwang::exchange::ExchangeError::Throttled { code: "quota_exceeded", .. }))
+    };
+    assert!(over_quota(&refused), "{refused:?}");
+
+    // Two nodes that both counted already: each reads again what every node logged once five
+    // seconds have passed, so the calls another node answered meanwhile count too.
+    let body = json!({"name": "双节点系统", "department_code": "440400-RSJ", "rate_per_minute": 600, "daily_quota": 3});
+    let created: Value = ok(hrss.post("/api/exchange/apps", &body).await).await;
+    let (two_nodes_app, two_nodes_token) =
+        (created["app"]["id"].as_i64().unwrap(), created["token"].as_str().unwrap().to_owned());
+    grant(&hrss, two_nodes_app, "SCJ-FR-0001", &["name"], &[]).await;
+    let china_today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).date_naive();
+    let noon = yiwang::exchange::gateway::start_of_china_day(china_today) + chrono::Duration::hours(12);
+    let (node_a, node_b) = (second_node, yiwang::exchange::Exchange::new(store.clone(), Default::default()));
+    let (token, code) = (two_nodes_token.as_str(), "SCJ-FR-0001");
+    assert!(node_a.call(&store, noon, token, code, lookup()).await.is_ok());
+    assert!(node_b.call(&store, noon, token, code, lookup()).await.is_ok(), "B starts from A's logged call");
+    assert!(node_b.call(&store, noon, token, code, lookup()).await.is_ok());
+    assert!(over_quota(&node_b.call(&store, noon, token, code, lookup()).await));
+    let later = node_a.call(&store, noon + chrono::Duration::seconds(6), token, code, lookup()).await;
+    assert!(over_quota(&later), "node A has counted one call itself but reads all three again: {later:?}");
 
     // A quiet week, one call every six hours until a day before, then 250 calls in the hour and a
     // half before 23:30 on a night of the National Day holiday: a volume spike, and calls outside

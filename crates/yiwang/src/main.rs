@@ -160,6 +160,11 @@ enum AdminCommand {
     },
 }
 
+/// mimalloc rather than glibc's malloc, whose arena locking and consolidation took about a tenth
+/// of the CPU under load; the gateway answers about 15% more calls with it (README, Performance).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

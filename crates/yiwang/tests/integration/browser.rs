@@ -3,6 +3,7 @@
 //! it. Runs when `YIWANG_BROWSER_TESTS=1` (CI sets it); `CHROMEDRIVER` and `CHROMIUM` override
 //! the paths.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -19,8 +20,28 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Starts chromedriver on a port it picks itself (a port chosen beforehand could be taken by
+/// another test's connection first) and reads the port from its greeting.
+fn start_driver() -> (Driver, u16) {
+    let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    let mut child = Command::new(driver_path)
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let mut lines = BufReader::new(child.stdout.take().expect("chromedriver's output")).lines();
+    let driver = Driver(child);
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split_once("started successfully on port ").and_then(|(_, p)| p.trim_end_matches('.').parse().ok())
+        })
+        .expect("chromedriver says its port");
+    // Keep reading, so chromedriver never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (driver, port)
 }
 
 fn enabled() -> bool {
@@ -33,16 +54,7 @@ fn enabled() -> bool {
 
 /// Headless Chromium on a phone-sized window, and the driver process that goes with it.
 async fn browser() -> (Driver, fantoccini::Client) {
-    let port = free_port();
-    let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
-    let driver = Driver(
-        Command::new(driver_path)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver"),
-    );
+    let (driver, port) = start_driver();
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),

@@ -13,6 +13,8 @@ use crate::emit;
 
 const POPULATION_ROWS: usize = 10_000;
 const ENTITY_ROWS: usize = 10_000;
+/// Department systems calling the gateway in the gateway benchmark.
+const APPS: usize = 8;
 
 struct Server {
     base: String,
@@ -71,12 +73,13 @@ fn id_number(n: usize) -> String {
     format!("4404021990{:08}", n)
 }
 
-/// Runs `clients` loops for `seconds`, each GET-ting the URLs `urls(i)` gives; returns calls/s,
-/// the 99th-percentile latency in ms and the number of calls, asserting every answer is 200.
+/// Runs `clients` loops for `seconds`, each GET-ting the URLs `urls(i)` gives with the headers
+/// `headers(client)` gives; returns calls/s, the 99th-percentile latency in ms and the number of
+/// calls, asserting every answer is 200.
 async fn load(
     clients: usize,
     seconds: f64,
-    headers: Vec<(String, String)>,
+    headers: impl Fn(usize) -> Vec<(String, String)>,
     urls: impl Fn(usize) -> String + Clone + Send + 'static,
 ) -> (f64, f64, usize) {
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().expect("client");
@@ -84,7 +87,7 @@ async fn load(
     let mut tasks = tokio::task::JoinSet::new();
     let started = Instant::now();
     for c in 0..clients {
-        let (client, headers, urls) = (client.clone(), headers.clone(), urls.clone());
+        let (client, headers, urls) = (client.clone(), headers(c), urls.clone());
         tasks.spawn(async move {
             let mut latencies = Vec::new();
             let mut i = c * 7919;
@@ -132,33 +135,45 @@ pub async fn gateway(clients: usize, seconds: f64, database_url: Option<String>)
     }
     upload(&base, "police_steward", "GA-RK-0001", csv).await;
 
-    // An app with limits far above the load, granted five fields of which three are masked.
+    // Department systems with the highest limits (an app may make 100,000 calls a minute), each
+    // granted five fields of which three are masked; the clients take turns among them, so the
+    // limits are never what is measured.
     let (hrss, hrss_csrf) = login(&base, "hrss_steward").await;
-    let app = send(&hrss, &hrss_csrf, format!("{base}/api/exchange/apps"),
-        json!({"name": "压测系统", "department_code": "440400-RSJ", "rate_per_minute": 100000, "daily_quota": 100000000})).await;
-    let token = app["token"].as_str().expect("token").to_owned();
+    let (police, police_csrf) = login(&base, "police_steward").await;
     let until = (std::time::SystemTime::now() + Duration::from_secs(30 * 86400))
         .duration_since(std::time::UNIX_EPOCH)
         .expect("time");
     let valid_until = yiwang::store::from_ms(until.as_millis() as i64).date_naive().to_string();
-    let grant = send(
-        &hrss,
-        &hrss_csrf,
-        format!("{base}/api/exchange/grants"),
-        json!({
-        "app_id": app["app"]["id"], "resource_code": "GA-RK-0001", "purpose": "社保业务核验（压测）",
-        "fields": ["id_number", "name", "phone", "address", "household_type"], "clear_fields": ["id_number"],
-        "valid_until": valid_until}),
-    )
-    .await;
-    let (police, police_csrf) = login(&base, "police_steward").await;
-    send(
-        &police,
-        &police_csrf,
-        format!("{base}/api/exchange/grants/{}/decision", grant["id"]),
-        json!({"verdict": "approve"}),
-    )
-    .await;
+    let mut apps = Vec::new();
+    for n in 0..APPS {
+        let app = send(
+            &hrss,
+            &hrss_csrf,
+            format!("{base}/api/exchange/apps"),
+            json!({"name": format!("压测系统{n}"), "department_code": "440400-RSJ", "rate_per_minute": 100000,
+                   "daily_quota": 100000000}),
+        )
+        .await;
+        let grant = send(
+            &hrss,
+            &hrss_csrf,
+            format!("{base}/api/exchange/grants"),
+            json!({
+            "app_id": app["app"]["id"], "resource_code": "GA-RK-0001", "purpose": "社保业务核验（压测）",
+            "fields": ["id_number", "name", "phone", "address", "household_type"], "clear_fields": ["id_number"],
+            "valid_until": valid_until}),
+        )
+        .await;
+        send(
+            &police,
+            &police_csrf,
+            format!("{base}/api/exchange/grants/{}/decision", grant["id"]),
+            json!({"verdict": "approve"}),
+        )
+        .await;
+        let token = app["token"].as_str().expect("token").to_owned();
+        apps.push((app["app"]["id"].as_i64().expect("app id"), token));
+    }
 
     // The direct path: the same row, by the same key, from the same database, over HTTP.
     let store = server.state.store.clone();
@@ -189,24 +204,36 @@ pub async fn gateway(clients: usize, seconds: f64, database_url: Option<String>)
 
     let leaves_before = yiwang::ledger::size(&server.state.store).await.expect("size");
     let gateway_base = base.clone();
-    let (gateway_rate, gateway_p99, made) =
-        load(clients, seconds, vec![("authorization".into(), format!("Bearer {token}"))], move |i| {
+    let (gateway_rate, gateway_p99, made) = load(
+        clients,
+        seconds,
+        |c| vec![("authorization".into(), format!("Bearer {}", apps[c % APPS].1))],
+        move |i| {
             format!(
                 "{gateway_base}/api/exchange/gateway/GA-RK-0001/records/{}?reason=%E5%8E%8B%E6%B5%8B",
                 id_number(i % POPULATION_ROWS)
             )
-        })
-        .await;
-    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM exchange_calls WHERE app_id = $1")
-        .bind(app["app"]["id"].as_i64().expect("app id"))
-        .fetch_one(server.state.store.pool())
-        .await
-        .expect("count");
+        },
+    )
+    .await;
+    let mut logged = 0;
+    for (app_id, _) in &apps {
+        let calls: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM exchange_calls WHERE app_id = $1")
+            .bind(app_id)
+            .fetch_one(server.state.store.pool())
+            .await
+            .expect("count");
+        logged += calls;
+    }
     let leaves = yiwang::ledger::size(&server.state.store).await.expect("size") - leaves_before;
     assert_eq!((logged as usize, leaves as usize), (made, made), "every answered call is logged with its leaf");
-    let (direct_rate, direct_p99, _) =
-        load(clients, seconds, Vec::new(), move |i| format!("{direct_base}/direct/{}", id_number(i % POPULATION_ROWS)))
-            .await;
+    let (direct_rate, direct_p99, _) = load(
+        clients,
+        seconds,
+        |_| Vec::new(),
+        move |i| format!("{direct_base}/direct/{}", id_number(i % POPULATION_ROWS)),
+    )
+    .await;
     emit(json!({
         "scenario": "gateway", "backend": backend, "clients": clients, "seconds": seconds, "rows": POPULATION_ROWS,
         "gateway_lookups_per_second": round(gateway_rate), "gateway_p99_ms": round(gateway_p99),
@@ -348,8 +375,8 @@ pub async fn open_data(clients: usize, seconds: f64) {
         ),
     ];
     for (name, ours, theirs) in queries {
-        let (our_rate, our_p99, _) = load(clients, seconds, Vec::new(), move |_| ours.clone()).await;
-        let (their_rate, their_p99, _) = load(clients, seconds, Vec::new(), move |_| theirs.clone()).await;
+        let (our_rate, our_p99, _) = load(clients, seconds, |_| Vec::new(), move |_| ours.clone()).await;
+        let (their_rate, their_p99, _) = load(clients, seconds, |_| Vec::new(), move |_| theirs.clone()).await;
         emit(json!({
             "scenario": "open_data", "query": name, "clients": clients, "seconds": seconds, "rows": ENTITY_ROWS,
             "yiwang_per_second": round(our_rate), "yiwang_p99_ms": round(our_p99),

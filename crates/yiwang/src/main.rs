@@ -161,7 +161,8 @@ enum AdminCommand {
 }
 
 /// mimalloc rather than glibc's malloc, whose arena locking and consolidation took about a tenth
-/// of the CPU under load; the gateway answers about 15% more calls with it (README, Performance).
+/// of the CPU under load; the gateway answers about 15% more calls with it (README, the data
+/// exchange benchmarks).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

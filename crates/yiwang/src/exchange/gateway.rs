@@ -10,8 +10,8 @@
 //! leaves the gateway unlogged, even if the process dies a moment later.
 //!
 //! Apps, resources and grants are cached for [`CACHE_TTL`]; a change on this node clears the
-//! cache at once, a change on another node shows within that time. Rate limits are counted per node; daily
-//! quotas count the calls every node logged, read again every [`QUOTA_REFRESH`].
+//! cache at once, a change on another node shows within that time. Rate limits are counted per
+//! node; daily quotas count the calls every node logged, read again every [`QUOTA_REFRESH`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -29,7 +29,7 @@ async fn start(database_url: Option<String>) -> Server {
     let mut config = yiwang::config::Config::for_tests(dir.path(), database_url);
     config.worker_idle_ms = 1000;
     let state = yiwang::open(config).await.expect("open");
-    yiwang::demo::load(&state.store, &state.issuer).await.expect("demo");
+    yiwang::demo::load(&state).await.expect("demo");
     let running = yiwang::start(state.clone()).await.expect("start");
     Server { base: format!("http://{}", running.addr), state, running, _dir: dir }
 }

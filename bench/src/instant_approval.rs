@@ -35,7 +35,7 @@ pub async fn run(applicants: usize, applications: usize, database_url: Option<St
     let mut config = yiwang::config::Config::for_tests(dir.path(), database_url.clone());
     config.worker_idle_ms = 1000;
     let state = yiwang::open(config).await.expect("open");
-    yiwang::demo::load(&state.store, &state.issuer).await.expect("demo");
+    yiwang::demo::load(&state).await.expect("demo");
     state.search.refresh(&state.store).await.expect("index");
     let backend = state.store.backend().name();
     let running = yiwang::start(state).await.expect("start");

@@ -42,7 +42,7 @@ pub async fn run(o: Options) {
     let state = yiwang::open(config).await.expect("open");
     emit(json!({"scenario": "scale_open", "seconds": round(started.elapsed().as_secs_f64())}));
     if !o.reuse {
-        yiwang::demo::load(&state.store, &state.issuer).await.expect("demo");
+        yiwang::demo::load(&state).await.expect("demo");
         add_district_supervisor(&state.store).await;
         let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
         fill(&mut conn, o.workorders, o.applications).await;

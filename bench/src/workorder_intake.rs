@@ -26,7 +26,7 @@ pub async fn run(operators: usize, orders: usize, database_url: Option<String>) 
     let mut config = yiwang::config::Config::for_tests(dir.path(), database_url);
     config.worker_idle_ms = 1000;
     let state = yiwang::open(config).await.expect("open");
-    yiwang::demo::load(&state.store, &state.issuer).await.expect("demo");
+    yiwang::demo::load(&state).await.expect("demo");
     state.workorders.reload(&state.store).await.expect("routing");
     let backend = state.store.backend().name();
     let store = state.store.clone();

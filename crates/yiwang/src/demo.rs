@@ -5,12 +5,12 @@
 //! follow the 9- and 12-digit structure but are illustrative. ID numbers and credit codes are
 //! made up with valid check characters. Every demo account's password is [`DEMO_PASSWORD`].
 
+use crate::AppState;
 use crate::catalog::model::ItemDocument;
 use crate::identity::{
     self, CreditCode, IdentityError, NewEnterprise, NewResident, NewStaff, PhoneNumber, RegionLevel, ResidentIdNumber,
     Role, password,
 };
-use crate::store::Store;
 
 pub const DEMO_PASSWORD: &str = "Yiwang@2026";
 
@@ -138,7 +138,8 @@ async fn already_loaded(conn: &mut crate::store::Conn) -> Result<bool, IdentityE
 
 /// Loads the demo city (with its service catalogue) into an empty database; returns false (and
 /// changes nothing) when the city is already there.
-pub async fn load(store: &Store, issuer: &crate::certificates::Issuer) -> Result<bool, DemoError> {
+pub async fn load(state: &AppState) -> Result<bool, DemoError> {
+    let store = &state.store;
     if already_loaded(&mut *store.pool().acquire().await?).await? {
         return Ok(false);
     }
@@ -182,10 +183,10 @@ pub async fn load(store: &Store, issuer: &crate::certificates::Issuer) -> Result
         identity::register_enterprise(&mut tx, enterprise, &hash).await?;
     }
     crate::catalog::load_demo(&mut tx).await?;
-    crate::certificates::load_demo(&mut tx, issuer).await?;
+    crate::certificates::load_demo(&mut tx, &state.issuer).await?;
     crate::applications::instant::load_demo(&mut tx).await?;
     crate::workorders::setup::load_demo(&mut tx).await?;
-    crate::exchange::demo::load_demo(&mut tx).await?;
+    crate::exchange::demo::load_demo(&mut tx, state.exchange.pseudonyms()).await?;
     crate::evaluation::load_demo(&mut tx, chrono::Utc::now()).await?;
     tx.commit().await?;
     Ok(true)

@@ -85,6 +85,8 @@ pub enum StartError {
     Certificates(#[from] certificates::CertificateError),
     #[error("work-order classifier: {0}")]
     Classifier(#[from] workorders::classifier::ClassifierLoadError),
+    #[error("call-log pseudonyms: {0}")]
+    Pseudonyms(#[from] exchange::pseudonym::PseudonymError),
     #[error("OIDC sign-in: {0}")]
     Oidc(String),
     #[error("a [nats] section is configured but this build has no NATS support (cargo feature `nats`)")]
@@ -109,7 +111,9 @@ pub async fn open(config: Config) -> Result<AppState, StartError> {
     let issuer = Arc::new(certificates::Issuer::load_or_create(&config.data_dir, &config.certificate_issuer)?);
     let classifier = Arc::new(workorders::classifier::Classifier::load(&config.data_dir)?);
     let workorders = workorders::routing::Routing::load(&store, classifier, config.dispatch_threshold).await?;
-    let exchange = exchange::Exchange::new(store.clone(), config.exchange_source_hosts.clone());
+    let pseudonyms = exchange::pseudonym::Pseudonyms::load_or_create(&config.data_dir)?;
+    pseudonyms.check(&store, &config.data_dir).await?;
+    let exchange = exchange::Exchange::new(store.clone(), config.exchange_source_hosts.clone(), pseudonyms);
     let items = applications::context::ItemContexts::new(&config.instant_approval_app);
     let oidc = config.oidc.clone().map(identity::oidc::Oidc::new).transpose().map_err(StartError::Oidc)?.map(Arc::new);
     Ok(AppState {

@@ -230,7 +230,7 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
     tracing::info!(backend = state.store.backend().name(), "database ready");
     match command {
         Command::Serve { demo, .. } => {
-            if demo && yiwang::demo::load(&state.store, &state.issuer).await? {
+            if demo && yiwang::demo::load(&state).await? {
                 state.search.refresh(&state.store).await?;
                 state.workorders.reload(&state.store).await?;
                 tracing::info!(
@@ -246,7 +246,7 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
         }
         Command::Migrate => println!("migrations applied ({})", state.store.backend().name()),
         Command::Demo => {
-            let loaded = yiwang::demo::load(&state.store, &state.issuer).await?;
+            let loaded = yiwang::demo::load(&state).await?;
             println!("{}", if loaded { "demo city loaded" } else { "the demo city is already there; nothing changed" });
         }
         Command::Admin { command: AdminCommand::CreateUser { login, name, roles } } => {

@@ -303,7 +303,7 @@ async fn my_lookups(
     Query(q): Query<PageQuery>,
 ) -> Result<axum::Json<Vec<LookupView>>, ApiError> {
     let (limit, offset) = page_bounds(q.limit, q.offset)?;
-    Ok(axum::Json(super::my_lookups(&state.store, &actor.principal, limit, offset).await?))
+    Ok(axum::Json(super::my_lookups(&state.store, &state.exchange, &actor.principal, limit, offset).await?))
 }
 
 /// Alerts on unusual use of the caller's department's resources: volume spikes, bulk

@@ -8,8 +8,9 @@ use serde_json::Value;
 
 use super::gateway::CallRecord;
 use super::model::{Masking, ResourceInput};
+use super::pseudonym::Pseudonyms;
 use super::store::{self, NewGrant};
-use super::{ExchangeError, GrantState, Result, dataset, digest, insert_app, insert_resource, invalid};
+use super::{ExchangeError, GrantState, Result, dataset, insert_app, insert_resource, invalid};
 use crate::identity;
 use crate::ledger;
 use crate::store::{WriteTx, now_ms};
@@ -58,7 +59,7 @@ fn malformed(e: impl std::fmt::Display) -> ExchangeError {
     invalid("demo/exchange.json", e.to_string())
 }
 
-pub async fn load_demo(tx: &mut WriteTx) -> Result<()> {
+pub async fn load_demo(tx: &mut WriteTx, pseudonyms: &Pseudonyms) -> Result<()> {
     let demo: Demo = serde_json::from_str(DEMO_EXCHANGE).map_err(malformed)?;
     let now = now_ms();
     let mut resources = Vec::new();
@@ -125,13 +126,13 @@ pub async fn load_demo(tx: &mut WriteTx) -> Result<()> {
             resource_id: Some(*resource_id),
             resource_code: resource.code.clone(),
             kind: "lookup",
-            key_hash: Some(digest("key", &call.key)),
+            key_hash: Some(pseudonyms.of("key", &call.key)),
             fields: resource.fields.iter().take(3).map(|f| f.name.clone()).collect(),
             rows: 1,
             reason: call.reason,
             outcome: "ok",
             at: now - call.days_ago * 24 * 3_600_000,
-            subjects: if id_field { vec![digest("subject", &call.key)] } else { Vec::new() },
+            subjects: if id_field { vec![pseudonyms.of("subject", &call.key)] } else { Vec::new() },
         });
     }
     store::insert_calls(tx, &calls);

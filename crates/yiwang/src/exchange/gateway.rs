@@ -25,10 +25,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::masking;
 use super::model::{FieldType, Masking, Source};
+use super::pseudonym::Pseudonyms;
 use super::source_hosts::SourceHosts;
 use super::sources::{self, Fetch};
 use super::store::{self, AppRow, GrantRow};
-use super::{ExchangeError, GrantState, Resource, Result, digest, invalid};
+use super::{ExchangeError, GrantState, Resource, Result, invalid};
 use crate::ledger;
 use crate::store::{Store, WriteTx};
 
@@ -57,7 +58,7 @@ fn new_call_id(at: DateTime<Utc>) -> String {
     hex::encode(id)
 }
 
-/// One call as the log keeps it; personal values only as hashes.
+/// One call as the log keeps it; personal values only as pseudonyms.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallRecord {
     pub id: String,
@@ -66,13 +67,14 @@ pub struct CallRecord {
     pub resource_id: Option<i64>,
     pub resource_code: String,
     pub kind: &'static str,
+    /// The key looked up, as a pseudonym.
     pub key_hash: Option<String>,
     pub fields: Vec<String>,
     pub rows: i64,
     pub reason: String,
     pub outcome: &'static str,
     pub at: i64,
-    /// SHA-256 of the ID number of each resident whose record the call returned.
+    /// The pseudonym of the ID number of each resident whose record the call returned.
     pub subjects: Vec<String>,
 }
 
@@ -146,6 +148,7 @@ struct Inner {
     quotas: Mutex<HashMap<i64, QuotaCount>>,
     http: reqwest::Client,
     source_hosts: SourceHosts,
+    pseudonyms: Pseudonyms,
 }
 
 /// An app's successful calls on one China day, as this node knows them.
@@ -175,8 +178,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Exchange {
     /// Starts the call-log writer on the current runtime; the gateway calls department systems
-    /// at `source_hosts` only.
-    pub fn new(store: Store, source_hosts: SourceHosts) -> Exchange {
+    /// at `source_hosts` only, and logs personal values as `pseudonyms`.
+    pub fn new(store: Store, source_hosts: SourceHosts, pseudonyms: Pseudonyms) -> Exchange {
         let (log, receiver) = mpsc::unbounded_channel();
         tokio::spawn(write_log(store, receiver));
         Exchange {
@@ -196,6 +199,7 @@ impl Exchange {
                     .build()
                     .unwrap_or_default(),
                 source_hosts,
+                pseudonyms,
             }),
         }
     }
@@ -206,6 +210,10 @@ impl Exchange {
         lock(&self.inner.apps_by_id).clear();
         lock(&self.inner.resources).clear();
         lock(&self.inner.grants).clear();
+    }
+
+    pub fn pseudonyms(&self) -> &Pseudonyms {
+        &self.inner.pseudonyms
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -379,7 +387,7 @@ impl Exchange {
         code: &str,
         call: Call,
     ) -> (Result<Answer>, CallRecord) {
-        let mut record = new_record(app.id, app.department_id, code, &call, now);
+        let mut record = new_record(&self.inner.pseudonyms, app.id, app.department_id, code, &call, now);
         let result = self.answer(store, now, app, code, &call, &mut record).await;
         record.outcome = match &result {
             Ok(_) => "ok",
@@ -488,7 +496,7 @@ impl Exchange {
         for row in rows {
             for f in &id_fields {
                 if let Some(Value::String(id)) = row.get(*f) {
-                    record.subjects.push(digest("subject", &id.to_ascii_uppercase()));
+                    record.subjects.push(self.inner.pseudonyms.of("subject", &id.to_ascii_uppercase()));
                 }
             }
             let shown: Map<String, Value> = fields
@@ -517,7 +525,14 @@ impl Exchange {
 }
 
 /// A call's log entry before it is answered.
-fn new_record(app_id: i64, department_id: i64, code: &str, call: &Call, now: DateTime<Utc>) -> CallRecord {
+fn new_record(
+    pseudonyms: &Pseudonyms,
+    app_id: i64,
+    department_id: i64,
+    code: &str,
+    call: &Call,
+    now: DateTime<Utc>,
+) -> CallRecord {
     CallRecord {
         id: new_call_id(now),
         app_id,
@@ -529,7 +544,7 @@ fn new_record(app_id: i64, department_id: i64, code: &str, call: &Call, now: Dat
             Ask::Query { .. } => "query",
         },
         key_hash: match &call.ask {
-            Ask::Lookup(key) => Some(digest("key", key)),
+            Ask::Lookup(key) => Some(pseudonyms.of("key", key)),
             Ask::Query { .. } => None,
         },
         fields: Vec::new(),

@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod masking;
 pub mod model;
 pub mod pages;
+pub mod pseudonym;
 mod source_hosts;
 mod sources;
 mod store;
@@ -69,11 +70,6 @@ pub type Result<T, E = ExchangeError> = std::result::Result<T, E>;
 
 pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ExchangeError {
     ExchangeError::Invalid { field: field.into(), message: message.into() }
-}
-
-/// SHA-256 of a value, hex: how keys and ID numbers enter the call log.
-pub fn digest(kind: &str, value: &str) -> String {
-    hex::encode(Sha256::digest(format!("{kind}:{value}").as_bytes()))
 }
 
 /// A registered resource as stored.
@@ -824,9 +820,16 @@ pub struct LookupView {
 }
 
 /// Which departments looked up the signed-in resident's record through the gateway, newest first.
-pub async fn my_lookups(store: &Store, actor: &Principal, limit: i64, offset: i64) -> Result<Vec<LookupView>> {
+pub async fn my_lookups(
+    store: &Store,
+    exchange: &Exchange,
+    actor: &Principal,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<LookupView>> {
     let Some(resident_id) = actor.resident_id else { return Err(ExchangeError::Forbidden) };
     let me = identity::resident(store, actor, resident_id).await?;
     let mut conn = store.pool().acquire().await?;
-    Ok(store::lookups_of_subject(&mut conn, &digest("subject", &me.id_number), limit, offset).await?)
+    let pseudonyms = [exchange.pseudonyms().of("subject", &me.id_number), pseudonym::unkeyed("subject", &me.id_number)];
+    Ok(store::lookups_of_subject(&mut conn, [&pseudonyms[0], &pseudonyms[1]], limit, offset).await?)
 }

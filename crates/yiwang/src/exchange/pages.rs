@@ -431,7 +431,7 @@ struct LookupsPage<'a> {
 
 async fn my_lookups(State(state): State<AppState>, page: PageContext) -> Response {
     let Some(actor) = &page.actor else { return Redirect::to("/login").into_response() };
-    match super::my_lookups(&state.store, &actor.principal, 200, 0).await {
+    match super::my_lookups(&state.store, &state.exchange, &actor.principal, 200, 0).await {
         Ok(lookups) => render(StatusCode::OK, &LookupsPage { page: &page, lookups }),
         Err(e) => error_page(&page, &e.into()),
     }

@@ -592,9 +592,11 @@ pub async fn calls_of_resource(
         .collect())
 }
 
+/// The calls that returned the record of the resident with these pseudonyms (the keyed one, and
+/// the plain hash calls were logged with before pseudonyms were keyed).
 pub async fn lookups_of_subject(
     conn: &mut Conn,
-    subject_hash: &str,
+    subject_hashes: [&str; 2],
     limit: i64,
     offset: i64,
 ) -> Result<Vec<LookupView>, sqlx::Error> {
@@ -603,9 +605,10 @@ pub async fn lookups_of_subject(
          FROM exchange_call_subjects s JOIN exchange_calls c ON c.id = s.call_id
          JOIN exchange_apps a ON a.id = c.app_id JOIN departments d ON d.id = c.department_id
          JOIN exchange_resources r ON r.id = c.resource_id
-         WHERE s.subject_hash = $1 ORDER BY c.at DESC LIMIT $2 OFFSET $3",
+         WHERE s.subject_hash IN ($1, $2) ORDER BY c.at DESC LIMIT $3 OFFSET $4",
     )
-    .bind(subject_hash)
+    .bind(subject_hashes[0])
+    .bind(subject_hashes[1])
     .bind(limit)
     .bind(offset)
     .fetch_all(conn)
@@ -634,6 +637,20 @@ pub async fn ok_calls_since(conn: &mut Conn, app_id: i64, since: i64) -> Result<
     .bind(since.div_euclid(HOUR_MS))
     .fetch_one(conn)
     .await
+}
+
+/// The fingerprint of the pseudonym key the call log is written with: the one recorded, or
+/// `fingerprint` when none was.
+pub async fn pseudonym_key_fingerprint(conn: &mut Conn, fingerprint: &str, at: i64) -> Result<String, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO exchange_pseudonym_key (id, fingerprint, recorded_at) VALUES (1, $1, $2)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(fingerprint)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar("SELECT fingerprint FROM exchange_pseudonym_key WHERE id = 1").fetch_one(conn).await
 }
 
 // Alerts ---------------------------------------------------------------------------------------

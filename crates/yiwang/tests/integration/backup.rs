@@ -40,6 +40,9 @@ async fn a_backup_restores_into_an_empty_installation_whose_evidence_log_verifie
     let report = yiwang::ledger::verify(&restored.store, &key).await.unwrap();
     assert_eq!(report.leaves as i64, count(&app.state.store, "ledger_leaves").await);
     assert_eq!(restored.signer.verifier_key().to_string(), key.to_string());
+    let pseudonyms =
+        [&restored, &app.state].map(|state| state.exchange.pseudonyms().of("subject", "440402198503120024"));
+    assert_eq!(pseudonyms[0], pseudonyms[1], "the restored call log's pseudonyms are made with the original key");
 
     // Never over an installation that has data.
     let again = backup::restore(&target, &folder).await;

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Session, TestApp, expect_error};
 use yiwang::exchange::gateway::CallRecord;
+use yiwang::exchange::pseudonym::unkeyed;
 
 const CHEN: &str = "440402198503120024";
 
@@ -124,6 +125,25 @@ async fn without_a_grant_a_call_is_refused_and_logged_and_only_granted_fields_co
     assert!(theirs.as_array().unwrap().iter().all(|l| l["reason"] != "参保登记核验"), "only one's own lookups");
     let page = resident.get("/exchange/my-lookups").await.text().await.unwrap();
     assert!(page.contains("参保登记核验"));
+
+    // The log keeps the resident and the key looked up as keyed pseudonyms, not as plain hashes
+    // anyone could recompute from a guessed ID number.
+    let pseudonyms = app.state.exchange.pseudonyms();
+    let logged: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT c.key_hash, s.subject_hash FROM exchange_calls c
+         LEFT JOIN exchange_call_subjects s ON s.call_id = c.id WHERE c.app_id = $1",
+    )
+    .bind(app_id)
+    .fetch_all(app.state.store.pool())
+    .await
+    .unwrap();
+    let key = pseudonyms.of("key", CHEN);
+    assert!(logged.iter().all(|(k, _)| k.as_deref() == Some(key.as_str())), "{logged:?}");
+    let subject = pseudonyms.of("subject", CHEN);
+    assert!(logged.iter().any(|(_, s)| s.as_deref() == Some(subject.as_str())), "{logged:?}");
+    for plain in [unkeyed("key", CHEN), unkeyed("subject", CHEN)] {
+        assert!(!logged.iter().any(|(k, s)| k.as_ref() == Some(&plain) || s.as_ref() == Some(&plain)));
+    }
 
     // An expired grant is refused.
     app.state.clock.set(Some(chrono::Utc::now() + chrono::Duration::days(40)));
@@ -559,6 +579,7 @@ async fn staff_pages_list_register_and_upload() {
 
 /// A call the gateway logged at `at`, as the log writer stores it.
 fn logged_call(
+    pseudonyms: &yiwang::exchange::pseudonym::Pseudonyms,
     n: usize,
     app_id: i64,
     department_id: i64,
@@ -572,7 +593,7 @@ fn logged_call(
         resource_id: Some(resource_id),
         resource_code: "SCJ-FR-0001".into(),
         kind: "lookup",
-        key_hash: Some(yiwang::exchange::digest("key", "91440400MA4UKKKK14")),
+        key_hash: Some(pseudonyms.of("key", "91440400MA4UKKKK14")),
         fields: vec!["name".into()],
         rows: 1,
         reason: "核验".into(),
@@ -600,7 +621,8 @@ async fn spikes_late_calls_and_daily_quotas_are_counted_from_hourly_totals() {
     }
     let over = call(&app, &token, &lookup_path("SCJ-FR-0001", "91440400MA4UKKKK14", "核验", None)).await;
     expect_error(over, 429, "quota_exceeded", None).await;
-    let second_node = yiwang::exchange::Exchange::new(store.clone(), yiwang::exchange::SourceHosts::default());
+    let pseudonyms = app.state.exchange.pseudonyms().clone();
+    let second_node = yiwang::exchange::Exchange::new(store.clone(), Default::default(), pseudonyms.clone());
     let lookup = || yiwang::exchange::gateway::Call {
         ask: yiwang::exchange::gateway::Ask::Lookup("91440400MA4UKKKK14".into()),
         fields: None,
@@ -621,7 +643,8 @@ async fn spikes_late_calls_and_daily_quotas_are_counted_from_hourly_totals() {
     grant(&hrss, two_nodes_app, "SCJ-FR-0001", &["name"], &[]).await;
     let china_today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).date_naive();
     let noon = yiwang::exchange::gateway::start_of_china_day(china_today) + chrono::Duration::hours(12);
-    let (node_a, node_b) = (second_node, yiwang::exchange::Exchange::new(store.clone(), Default::default()));
+    let (node_a, node_b) =
+        (second_node, yiwang::exchange::Exchange::new(store.clone(), Default::default(), pseudonyms.clone()));
     let (token, code) = (two_nodes_token.as_str(), "SCJ-FR-0001");
     assert!(node_a.call(&store, noon, token, code, lookup()).await.is_ok());
     assert!(node_b.call(&store, noon, token, code, lookup()).await.is_ok(), "B starts from A's logged call");
@@ -643,8 +666,11 @@ async fn spikes_late_calls_and_daily_quotas_are_counted_from_hourly_totals() {
     let now = chrono::DateTime::parse_from_rfc3339("2026-10-04T23:30:00+08:00").unwrap().to_utc();
     let quiet = (0..24).map(|n| now - chrono::Duration::hours(26 + 6 * n as i64));
     let busy = (0..250).map(|n| now - chrono::Duration::seconds(20 * n as i64 + 1));
-    let calls: Vec<CallRecord> =
-        quiet.chain(busy).enumerate().map(|(n, at)| logged_call(n, app_id, department_id, resource_id, at)).collect();
+    let calls: Vec<CallRecord> = quiet
+        .chain(busy)
+        .enumerate()
+        .map(|(n, at)| logged_call(&pseudonyms, n, app_id, department_id, resource_id, at))
+        .collect();
     store.write(move |tx| Box::pin(async move { yiwang::exchange::gateway::log_in(tx, &calls).await })).await.unwrap();
     let calendar = app.state.calendar.get();
     // A city that sets its thresholds above these volumes (`[exchange_alerts]`) is not alerted.
@@ -663,5 +689,45 @@ async fn spikes_late_calls_and_daily_quotas_are_counted_from_hourly_totals() {
     assert_eq!(spike["detail"]["two_hour_baseline"], 0.3, "24 calls in 84 two-hour spans");
     let late = of_app("off_hours").expect("calls outside working hours");
     assert_eq!(late["detail"]["off_hours_calls_24h"], 250, "{late}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn calls_logged_with_plain_hashes_stay_visible_and_a_node_with_another_pseudonym_key_does_not_start() {
+    let app = TestApp::demo().await;
+    let hrss = app.login("hrss_steward").await;
+    let (app_id, _) = new_app(&hrss, "440400-RSJ", 600).await;
+    let (resource_id, department_id): (i64, i64) = sqlx::query_as(
+        "SELECT r.id, a.department_id FROM exchange_resources r, exchange_apps a WHERE r.code = 'GA-RK-0001' AND a.id = $1",
+    )
+    .bind(app_id)
+    .fetch_one(app.state.store.pool())
+    .await
+    .unwrap();
+    // A call logged before pseudonyms were keyed: its subject is the plain hash.
+    let mut before =
+        logged_call(app.state.exchange.pseudonyms(), 0, app_id, department_id, resource_id, chrono::Utc::now());
+    before.resource_code = "GA-RK-0001".into();
+    before.reason = "旧版日志中的核验".into();
+    before.subjects = vec![unkeyed("subject", CHEN)];
+    let calls = vec![before];
+    let store = app.state.store.clone();
+    store.write(move |tx| Box::pin(async move { yiwang::exchange::gateway::log_in(tx, &calls).await })).await.unwrap();
+    let mine = ok(app.login(CHEN).await.get("/api/exchange/my-lookups").await).await;
+    assert!(mine.as_array().unwrap().iter().any(|l| l["reason"] == "旧版日志中的核验"), "{mine}");
+
+    // Another data directory holds another key: the node refuses to start and says which file.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut config = (*app.state.config).clone();
+    config.data_dir = elsewhere.path().to_owned();
+    let refused = yiwang::open(config).await.err().expect("a node with another pseudonym key does not start");
+    assert!(matches!(refused, yiwang::StartError::Pseudonyms(_)), "{refused}");
+    assert!(refused.to_string().contains("pseudonym.key"), "{refused}");
+    // With the installation's key copied, it starts.
+    std::fs::copy(app.state.config.data_dir.join("pseudonym.key"), elsewhere.path().join("pseudonym.key")).unwrap();
+    let mut config = (*app.state.config).clone();
+    config.data_dir = elsewhere.path().to_owned();
+    let started = yiwang::open(config).await.expect("a node with the installation's key starts");
+    assert_eq!(started.exchange.pseudonyms().of("subject", CHEN), app.state.exchange.pseudonyms().of("subject", CHEN));
     app.stop().await;
 }

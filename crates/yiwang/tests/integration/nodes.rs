@@ -72,7 +72,7 @@ async fn two_nodes_on_one_database_serve_alike_and_run_each_job_once() {
     let mut config = Config::for_tests(dir.path(), Some(url));
     config.worker_idle_ms = 20;
     let first = Node::start(&config).await;
-    assert!(yiwang::demo::load(&first.state.store, &first.state.issuer).await.unwrap());
+    assert!(yiwang::demo::load(&first.state).await.unwrap());
     let second = Node::start(&config).await;
     for node in [&first, &second] {
         node.state.search.refresh(&node.state.store).await.unwrap();

@@ -57,7 +57,7 @@ impl TestApp {
     /// The demo city with settings changed by `configure`.
     pub async fn demo_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         let app = TestApp::empty_with(configure).await;
-        assert!(yiwang::demo::load(&app.state.store, &app.state.issuer).await.expect("load demo"));
+        assert!(yiwang::demo::load(&app.state).await.expect("load demo"));
         app.state.search.refresh(&app.state.store).await.expect("index the demo catalogue");
         app.state.workorders.reload(&app.state.store).await.expect("load the demo work-order routing");
         app

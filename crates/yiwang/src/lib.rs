@@ -113,6 +113,7 @@ pub async fn open(config: Config) -> Result<AppState, StartError> {
     let workorders = workorders::routing::Routing::load(&store, classifier, config.dispatch_threshold).await?;
     let pseudonyms = exchange::pseudonym::Pseudonyms::load_or_create(&config.data_dir)?;
     pseudonyms.check(&store, &config.data_dir).await?;
+    exchange::index_rows_stored_before_the_index(&store).await?;
     let exchange = exchange::Exchange::new(store.clone(), config.exchange_source_hosts.clone(), pseudonyms);
     let items = applications::context::ItemContexts::new(&config.instant_approval_app);
     let oidc = config.oidc.clone().map(identity::oidc::Oidc::new).transpose().map_err(StartError::Oidc)?.map(Arc::new);

@@ -34,13 +34,40 @@ fn row_problem(row: usize, field: &str, message: impl std::fmt::Display) -> Exch
     invalid(format!("rows[{row}].{field}"), format!("第{row}行 {field}：{message}"))
 }
 
+/// Values longer than this stay out of the row index; a filter on one reads the rows.
+const MAX_INDEXED_CHARS: usize = 200;
+
+/// How a value appears in the row index (`exchange_row_values`), alike for a stored value and a
+/// filter: text as it is, booleans as `true`/`false`, numbers by value (`5000`, `5000.0` and `5e3`
+/// alike). None for no value, or a text too long to index.
+pub fn indexed(value: &Value) -> Option<String> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            // Whole numbers below 2^53 are exact as floats and written as integers.
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => (f as i64).to_string(),
+            _ => n.to_string(),
+        },
+        Value::Null | Value::Array(_) | Value::Object(_) => return None,
+    };
+    (text.chars().count() <= MAX_INDEXED_CHARS).then_some(text)
+}
+
+/// A filter's value as the row index holds it, read as the field's type; None when the index
+/// cannot answer (not a value of that type, or too long) and the rows are read instead.
+pub fn indexed_filter(field_type: FieldType, raw: &str) -> Option<String> {
+    typed(field_type, raw).ok().as_ref().and_then(indexed)
+}
+
 /// Reads one cell as the field's type; empty text is no value.
-fn typed(field: &FieldSpec, raw: &str) -> Result<Value, &'static str> {
+fn typed(field_type: FieldType, raw: &str) -> Result<Value, &'static str> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(Value::Null);
     }
-    match field.field_type {
+    match field_type {
         FieldType::String => Ok(Value::String(raw.to_owned())),
         FieldType::Integer => raw.parse::<i64>().map(Value::from).map_err(|_| "应为整数 / not an integer"),
         FieldType::Number => raw
@@ -69,7 +96,7 @@ fn typed_json(field: &FieldSpec, value: &Value) -> Result<Value, &'static str> {
         (FieldType::Integer, Value::Number(n)) if n.is_i64() => Ok(value.clone()),
         (FieldType::Number, Value::Number(_)) => Ok(value.clone()),
         (FieldType::Boolean, Value::Bool(_)) => Ok(value.clone()),
-        (_, Value::String(s)) => typed(field, s),
+        (_, Value::String(s)) => typed(field.field_type, s),
         (FieldType::String, _) => Err("应为文本 / not text"),
         (FieldType::Integer, _) => Err("应为整数 / not an integer"),
         (FieldType::Number, _) => Err("应为数值 / not a number"),
@@ -138,7 +165,7 @@ pub fn parse_csv(resource: &ResourceInput, bytes: &[u8]) -> Result<Vec<Row>, Exc
         let record = record.map_err(|e| invalid(format!("rows[{n}]"), format!("第{n}行无法读取 / unreadable: {e}")))?;
         let mut data: Map<String, Value> = resource.fields.iter().map(|f| (f.name.clone(), Value::Null)).collect();
         for (field, cell) in columns.iter().zip(record.iter()) {
-            let value = typed(field, cell).map_err(|m| row_problem(n, &field.name, m))?;
+            let value = typed(field.field_type, cell).map_err(|m| row_problem(n, &field.name, m))?;
             data.insert(field.name.clone(), value);
         }
         checker.push(n, data)?;
@@ -206,6 +233,30 @@ mod tests {
             Err(ExchangeError::Invalid { field, .. }) => field,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn stored_values_and_filters_meet_in_the_row_index() {
+        use serde_json::json;
+        for (stored, filter, field_type) in [
+            (json!(5000.0), "5000", FieldType::Number),
+            (json!(5000), "5e3", FieldType::Number),
+            (json!(100.5), "100.50", FieldType::Number),
+            (json!(42), "42", FieldType::Integer),
+            (json!(true), "是", FieldType::Boolean),
+            (json!(false), "0", FieldType::Boolean),
+            (json!("2020-01-02"), "2020-01-02", FieldType::Date),
+            (json!("存续"), " 存续 ", FieldType::String),
+        ] {
+            assert_eq!(indexed(&stored), indexed_filter(field_type, filter), "{stored} and {filter:?}");
+            assert!(indexed(&stored).is_some());
+        }
+        let big = 9_007_199_254_740_993_i64;
+        assert_ne!(indexed(&json!(big)), indexed(&json!(big - 1)), "large integers stay exact");
+        assert_eq!(indexed(&Value::Null), None);
+        assert_eq!(indexed_filter(FieldType::Number, "many"), None, "not a number: the rows are read");
+        assert_eq!(indexed(&json!("长".repeat(MAX_INDEXED_CHARS))).map(|v| v.chars().count()), Some(200));
+        assert_eq!(indexed(&json!("长".repeat(MAX_INDEXED_CHARS + 1))), None, "too long to index");
     }
 
     #[test]

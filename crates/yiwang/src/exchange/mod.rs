@@ -819,6 +819,23 @@ pub struct LookupView {
     pub reason: String,
 }
 
+/// Indexes the rows of datasets uploaded before the row index existed: once, when a node starts.
+pub async fn index_rows_stored_before_the_index(store: &Store) -> Result<usize, sqlx::Error> {
+    let pending = store::resources_not_indexed(&mut *store.pool().acquire().await?).await?;
+    let mut indexed = 0;
+    for resource_id in pending {
+        let mut tx = store.begin_write().await?;
+        if store::index_stored_rows(&mut tx, resource_id).await? {
+            indexed += 1;
+        }
+        tx.commit().await?;
+    }
+    if indexed > 0 {
+        tracing::info!(resources = indexed, "indexed the rows of datasets uploaded before the row index");
+    }
+    Ok(indexed)
+}
+
 /// Which departments looked up the signed-in resident's record through the gateway, newest first.
 pub async fn my_lookups(
     store: &Store,

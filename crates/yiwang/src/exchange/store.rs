@@ -2,7 +2,9 @@
 
 use std::collections::HashSet;
 
-use super::dataset::Row;
+use serde_json::{Map, Value};
+
+use super::dataset::{self, Row};
 use super::gateway::CallRecord;
 use super::model::{FieldType, ResourceInput};
 use super::{AppView, CallView, ExchangeError, GrantState, GrantView, LookupView, Resource};
@@ -154,6 +156,7 @@ pub async fn replace_rows(
     now: i64,
 ) -> Result<(), ExchangeError> {
     sqlx::query("DELETE FROM exchange_rows WHERE resource_id = $1").bind(resource_id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM exchange_row_values WHERE resource_id = $1").bind(resource_id).execute(&mut *conn).await?;
     let open = resource.open_type == super::model::OpenType::Open;
     for (chunk_no, chunk) in rows.chunks(ROWS_PER_INSERT).enumerate() {
         let sql = format!(
@@ -173,8 +176,10 @@ pub async fn replace_rows(
         }
         query.execute(&mut *conn).await?;
     }
+    index_rows(conn, resource_id, rows.iter().enumerate().map(|(i, row)| (i as i64 + 1, &row.data))).await?;
     sqlx::query(
-        "UPDATE exchange_resources SET row_count = $2, data_loaded_at = $3, version = version + 1, updated_at = $3
+        "UPDATE exchange_resources SET row_count = $2, data_loaded_at = $3, version = version + 1, updated_at = $3,
+                rows_indexed = 1
          WHERE id = $1",
     )
     .bind(resource_id)
@@ -183,6 +188,62 @@ pub async fn replace_rows(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Index entries per multi-row insert (4 parameters each).
+const VALUES_PER_INSERT: usize = 1000;
+
+/// Writes the row index entries of a resource's rows `(row number, data)`.
+async fn index_rows<'a>(
+    conn: &mut Conn,
+    resource_id: i64,
+    rows: impl Iterator<Item = (i64, &'a Map<String, Value>)>,
+) -> Result<(), sqlx::Error> {
+    let entries: Vec<(i64, &str, String)> = rows
+        .flat_map(|(row_no, data)| {
+            data.iter().filter_map(move |(field, value)| Some((row_no, field.as_str(), dataset::indexed(value)?)))
+        })
+        .collect();
+    for chunk in entries.chunks(VALUES_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO exchange_row_values (resource_id, field, value, row_no) VALUES {}",
+            value_rows(Backend::of(conn), chunk.len(), 4)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (row_no, field, value) in chunk {
+            query = query.bind(resource_id).bind(*field).bind(value.as_str()).bind(*row_no);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Resources whose rows were stored before the row index existed.
+pub async fn resources_not_indexed(conn: &mut Conn) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM exchange_resources WHERE rows_indexed = 0 AND row_count > 0 ORDER BY id")
+        .fetch_all(conn)
+        .await
+}
+
+/// Indexes the rows of a resource stored before the row index existed; false when another node
+/// already has (the flag is claimed first, so two nodes starting together index it once).
+pub async fn index_stored_rows(conn: &mut Conn, resource_id: i64) -> Result<bool, sqlx::Error> {
+    let claimed = sqlx::query("UPDATE exchange_resources SET rows_indexed = 1 WHERE id = $1 AND rows_indexed = 0")
+        .bind(resource_id)
+        .execute(&mut *conn)
+        .await?;
+    if claimed.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let stored: Vec<(i64, String)> =
+        sqlx::query_as("SELECT row_no, data FROM exchange_rows WHERE resource_id = $1 ORDER BY row_no")
+            .bind(resource_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let parsed: Vec<(i64, Map<String, Value>)> =
+        stored.into_iter().filter_map(|(n, data)| Some((n, serde_json::from_str(&data).ok()?))).collect();
+    index_rows(conn, resource_id, parsed.iter().map(|(n, data)| (*n, data))).await?;
+    Ok(true)
 }
 
 pub async fn row_by_key(conn: &mut Conn, resource_id: i64, key: &str) -> Result<Option<String>, sqlx::Error> {
@@ -212,7 +273,9 @@ pub struct RowQuery<'a> {
     pub descending: bool,
 }
 
-/// A page of rows `(row number, JSON)` matching the filters, and how many match in all.
+/// A page of rows `(row number, JSON)` matching the filters, and how many match in all. The row
+/// index answers the filters it holds, the first of them driving the query in row order so a page
+/// stops at its limit; other filters and `q` read the rows.
 pub async fn rows_page(
     conn: &mut Conn,
     backend: Backend,
@@ -222,21 +285,20 @@ pub async fn rows_page(
         Column::Data => "data",
         Column::Open => "open_data",
     };
-    let mut conditions = vec!["resource_id = $1".to_owned(), format!("{column} IS NOT NULL")];
+    // $1 is the resource; each value bound after it gets the next number.
     let mut binds: Vec<String> = Vec::new();
+    let mut bind = |value: String| {
+        binds.push(value);
+        format!("${}", binds.len() + 1)
+    };
+    let mut in_index: Vec<(String, String)> = Vec::new();
+    let mut on_rows: Vec<String> = Vec::new();
     for (field, field_type, value) in query.filters {
-        let (a, b) = (binds.len() + 2, binds.len() + 3);
-        // JSON paths differ: SQLite's json_extract with a path, PostgreSQL's ->> with a key.
-        match backend {
-            Backend::Sqlite => {
-                conditions.push(format!("CAST(json_extract({column}, ${a}) AS TEXT) = ${b}"));
-                binds.push(format!("$.\"{field}\""));
-            }
-            Backend::Postgres => {
-                conditions.push(format!("({column}::jsonb ->> ${a}) = ${b}"));
-                binds.push(field.clone());
-            }
+        if let Some(indexed) = dataset::indexed_filter(*field_type, value) {
+            in_index.push((bind(field.clone()), bind(indexed)));
+            continue;
         }
+        // JSON paths differ: SQLite's json_extract with a path, PostgreSQL's ->> with a key.
         let value = match (field_type, backend, value.as_str()) {
             (FieldType::Boolean, Backend::Sqlite, "true" | "1" | "是") => "1".to_owned(),
             (FieldType::Boolean, Backend::Sqlite, "false" | "0" | "否") => "0".to_owned(),
@@ -244,33 +306,64 @@ pub async fn rows_page(
             (FieldType::Boolean, Backend::Postgres, "0" | "否") => "false".to_owned(),
             _ => value.clone(),
         };
-        binds.push(value);
+        on_rows.push(match backend {
+            Backend::Sqlite => {
+                let path = bind(format!("$.\"{field}\""));
+                format!("CAST(json_extract(r.{column}, {path}) AS TEXT) = {}", bind(value))
+            }
+            Backend::Postgres => format!("(r.{column}::jsonb ->> {}) = {}", bind(field.clone()), bind(value)),
+        });
     }
     if let Some(q) = query.q.filter(|q| !q.trim().is_empty()) {
-        conditions.push(format!("LOWER({column}) LIKE ${} ESCAPE '\\'", binds.len() + 2));
         let escaped = q.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        binds.push(format!("%{escaped}%"));
+        on_rows.push(format!("LOWER(r.{column}) LIKE {} ESCAPE '\\'", bind(format!("%{escaped}%"))));
     }
-    let condition = conditions.join(" AND ");
     let order = if query.descending { "DESC" } else { "ASC" };
-    let sql = format!(
-        "SELECT row_no, {column} FROM exchange_rows WHERE {condition} ORDER BY row_no {order} LIMIT {} OFFSET {}",
-        query.limit, query.offset
-    );
-    let mut select = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql)).bind(query.resource_id);
+    let (page, count) = match in_index.split_first() {
+        None => {
+            let from = format!(
+                "FROM exchange_rows r WHERE r.resource_id = $1 AND r.{column} IS NOT NULL{}",
+                on_rows.iter().map(|c| format!(" AND {c}")).collect::<String>()
+            );
+            (format!("SELECT r.row_no, r.{column} {from} ORDER BY r.row_no {order}"), format!("SELECT COUNT(*) {from}"))
+        }
+        Some(((field, value), more)) => {
+            let mut matching = format!("v.resource_id = $1 AND v.field = {field} AND v.value = {value}");
+            for (field, value) in more {
+                matching.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM exchange_row_values w WHERE w.resource_id = $1 AND w.field = {field}
+                       AND w.value = {value} AND w.row_no = v.row_no)"
+                ));
+            }
+            let joined = format!(
+                "FROM exchange_row_values v JOIN exchange_rows r ON r.resource_id = v.resource_id AND r.row_no = v.row_no
+                 WHERE {matching} AND r.{column} IS NOT NULL{}",
+                on_rows.iter().map(|c| format!(" AND {c}")).collect::<String>()
+            );
+            let count = if on_rows.is_empty() {
+                // A resource's rows all have the column or none do (`replace_rows` writes them
+                // together), so the count reads the index alone and one row.
+                format!(
+                    "SELECT COUNT(*) FROM exchange_row_values v WHERE {matching}
+                     AND EXISTS (SELECT 1 FROM exchange_rows r WHERE r.resource_id = $1 AND r.{column} IS NOT NULL)"
+                )
+            } else {
+                format!("SELECT COUNT(*) {joined}")
+            };
+            (format!("SELECT r.row_no, r.{column} {joined} ORDER BY v.row_no {order}"), count)
+        }
+    };
+    let page = format!("{page} LIMIT {} OFFSET {}", query.limit, query.offset);
+    let mut select = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(page)).bind(query.resource_id);
     for b in &binds {
         select = select.bind(b.clone());
     }
     let rows = select.fetch_all(&mut *conn).await?;
-    let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM exchange_rows WHERE {condition}"
-    )))
-    .bind(query.resource_id);
+    let mut total = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count)).bind(query.resource_id);
     for b in binds {
-        count = count.bind(b);
+        total = total.bind(b);
     }
-    let total = count.fetch_one(conn).await?;
-    Ok((rows, total))
+    Ok((rows, total.fetch_one(conn).await?))
 }
 
 // Apps -----------------------------------------------------------------------------------------

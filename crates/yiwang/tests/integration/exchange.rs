@@ -731,3 +731,94 @@ async fn calls_logged_with_plain_hashes_stay_visible_and_a_node_with_another_pse
     assert_eq!(started.exchange.pseudonyms().of("subject", CHEN), app.state.exchange.pseudonyms().of("subject", CHEN));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn dataset_filters_are_answered_from_the_row_index_and_older_uploads_are_indexed_at_start() {
+    let app = TestApp::demo().await;
+    let steward = app.login("market_steward").await;
+    let long_address = format!("广东省珠海市香洲区{}", "吉大街道景山路".repeat(40));
+    let mut csv = String::from(
+        "credit_code,name,legal_representative,entity_type,registered_capital,established,address,status,phone\n",
+    );
+    for n in 0..30 {
+        let status = ["存续", "注销", "吊销"][n % 3];
+        let address = if n == 7 { long_address.clone() } else { format!("珠海市香洲区景山路{n}号") };
+        csv.push_str(&format!(
+            "91440400MA{n:08},第{n}号公司,李四,有限责任公司,{},2020-01-0{},{address},{status},13900000000\n",
+            (n % 4) * 500,
+            n % 9 + 1
+        ));
+    }
+    let uploaded = steward.post_text("/api/exchange/resources/SCJ-FR-0001/data", "text/csv", csv).await;
+    assert_eq!(uploaded.status(), 200, "{}", uploaded.text().await.unwrap());
+    let resource_id: String = ckan(&app, "/api/3/action/package_show?id=scj-fr-0001").await.1["result"]["resources"][0]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let search = |filters: Value| {
+        let filters: String = form_urlencoded::byte_serialize(filters.to_string().as_bytes()).collect();
+        let path = format!("/api/3/action/datastore_search?resource_id={resource_id}&limit=100&filters={filters}");
+        let app = &app;
+        async move {
+            let (status, body) = ckan(app, &path).await;
+            assert_eq!(status, 200, "{body}");
+            let names: Vec<String> = body["result"]["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(body["result"]["total"].as_u64().unwrap() as usize, names.len(), "{body}");
+            names
+        }
+    };
+    let expected = |keep: &dyn Fn(usize) -> bool| -> Vec<String> {
+        (0..30).filter(|n| keep(*n)).map(|n| format!("第{n}号公司")).collect()
+    };
+    // Text, numbers by value whatever their spelling, two filters together, dates.
+    assert_eq!(search(json!({"status": "注销"})).await, expected(&|n| n % 3 == 1));
+    assert_eq!(search(json!({"registered_capital": 1000})).await, expected(&|n| n % 4 == 2));
+    assert_eq!(search(json!({"registered_capital": "1000.0"})).await, expected(&|n| n % 4 == 2));
+    assert_eq!(search(json!({"registered_capital": "1000", "status": "存续"})).await, expected(&|n| n % 12 == 6));
+    assert_eq!(search(json!({"established": "2020-01-03"})).await, expected(&|n| n % 9 == 2));
+    // A value too long for the index is found by reading the rows; a value of the wrong type finds nothing.
+    assert_eq!(search(json!({"address": long_address})).await, expected(&|n| n == 7));
+    assert!(search(json!({"registered_capital": "很多"})).await.is_empty());
+    assert_eq!(search(json!({"status": "注销", "address": long_address})).await, expected(&|n| n == 7));
+    let filters: String = form_urlencoded::byte_serialize(r#"{"status":"吊销"}"#.as_bytes()).collect();
+    let newest_first = ckan(
+        &app,
+        &format!("/api/3/action/datastore_search?resource_id={resource_id}&filters={filters}&sort=_id%20desc&limit=2"),
+    )
+    .await
+    .1;
+    assert_eq!(newest_first["result"]["records"][0]["name"], "第29号公司", "{newest_first}");
+    assert_eq!(newest_first["result"]["records"][1]["name"], "第26号公司");
+    assert_eq!(newest_first["result"]["total"], 10);
+
+    // The gateway's queries read the same index.
+    let (app_id, token) = new_app(&steward, "440400-SCJ", 600).await;
+    grant(&steward, app_id, "SCJ-FR-0001", &["name", "status"], &[]).await;
+    let query = json!({"reason": "核验", "filters": {"status": "吊销"}, "limit": 100});
+    let answer = reqwest::Client::new()
+        .post(app.url("/api/exchange/gateway/SCJ-FR-0001/query"))
+        .bearer_auth(&token)
+        .json(&query)
+        .send()
+        .await
+        .unwrap();
+    let answer = ok(answer).await;
+    assert_eq!(answer["total"], 10, "{answer}");
+
+    // Rows stored before the index existed: a node indexes them when it starts.
+    let store = app.state.store.clone();
+    sqlx::query("DELETE FROM exchange_row_values").execute(store.pool()).await.unwrap();
+    sqlx::query("UPDATE exchange_resources SET rows_indexed = 0").execute(store.pool()).await.unwrap();
+    assert!(search(json!({"status": "注销"})).await.is_empty(), "an empty index answers nothing");
+    let indexed = yiwang::exchange::index_rows_stored_before_the_index(&store).await.unwrap();
+    assert!(indexed >= 1, "{indexed}");
+    assert_eq!(search(json!({"status": "注销"})).await, expected(&|n| n % 3 == 1));
+    assert_eq!(yiwang::exchange::index_rows_stored_before_the_index(&store).await.unwrap(), 0, "once");
+    app.stop().await;
+}

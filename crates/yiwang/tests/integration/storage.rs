@@ -207,3 +207,17 @@ async fn done_jobs_past_a_day_are_deleted_failed_and_pending_ones_stay() {
             .unwrap();
     assert_eq!(left, ["new_done", "old_failed", "old_pending"]);
 }
+
+/// The workspace's `.cargo/config.toml` builds the bundled SQLite with a page cache per
+/// connection and without memory statistics; built elsewhere, every connection would queue on
+/// one global mutex again.
+#[tokio::test]
+async fn sqlite_is_built_without_global_mutexes_on_the_page_cache_and_malloc() {
+    let (store, _dir) = TestApp::store_only().await;
+    if store.backend() != yiwang::store::Backend::Sqlite {
+        return;
+    }
+    let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options").fetch_all(store.pool()).await.unwrap();
+    assert!(!options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+    assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
+}

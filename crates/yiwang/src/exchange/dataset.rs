@@ -55,10 +55,23 @@ pub fn indexed(value: &Value) -> Option<String> {
     (text.chars().count() <= MAX_INDEXED_CHARS).then_some(text)
 }
 
-/// A filter's value as the row index holds it, read as the field's type; None when the index
-/// cannot answer (not a value of that type, or too long) and the rows are read instead.
-pub fn indexed_filter(field_type: FieldType, raw: &str) -> Option<String> {
-    typed(field_type, raw).ok().as_ref().and_then(indexed)
+/// What a filter's value asks of the rows, read as the field's type.
+#[derive(Debug, PartialEq)]
+pub enum FilterValue {
+    /// Rows whose index entry for the field is this.
+    Indexed(String),
+    /// Rows whose text is this, too long for the index: the rows are read.
+    LongText(String),
+    /// Nothing can match: no value, or not a value of the field's type.
+    Unmatchable,
+}
+
+pub fn filter_value(field_type: FieldType, raw: &str) -> FilterValue {
+    match typed(field_type, raw) {
+        Ok(Value::String(text)) if text.chars().count() > MAX_INDEXED_CHARS => FilterValue::LongText(text),
+        Ok(value) => indexed(&value).map_or(FilterValue::Unmatchable, FilterValue::Indexed),
+        Err(_) => FilterValue::Unmatchable,
+    }
 }
 
 /// Reads one cell as the field's type; empty text is no value.
@@ -248,15 +261,19 @@ mod tests {
             (json!("2020-01-02"), "2020-01-02", FieldType::Date),
             (json!("存续"), " 存续 ", FieldType::String),
         ] {
-            assert_eq!(indexed(&stored), indexed_filter(field_type, filter), "{stored} and {filter:?}");
-            assert!(indexed(&stored).is_some());
+            let index_entry = indexed(&stored).unwrap();
+            assert_eq!(filter_value(field_type, filter), FilterValue::Indexed(index_entry), "{stored} and {filter:?}");
         }
         let big = 9_007_199_254_740_993_i64;
         assert_ne!(indexed(&json!(big)), indexed(&json!(big - 1)), "large integers stay exact");
         assert_eq!(indexed(&Value::Null), None);
-        assert_eq!(indexed_filter(FieldType::Number, "many"), None, "not a number: the rows are read");
-        assert_eq!(indexed(&json!("长".repeat(MAX_INDEXED_CHARS))).map(|v| v.chars().count()), Some(200));
-        assert_eq!(indexed(&json!("长".repeat(MAX_INDEXED_CHARS + 1))), None, "too long to index");
+        assert_eq!(filter_value(FieldType::Number, "many"), FilterValue::Unmatchable);
+        assert_eq!(filter_value(FieldType::String, " "), FilterValue::Unmatchable);
+        let longest = "长".repeat(MAX_INDEXED_CHARS);
+        assert_eq!(filter_value(FieldType::String, &longest), FilterValue::Indexed(longest.clone()));
+        let too_long = format!("{longest}长");
+        assert_eq!(indexed(&json!(too_long)), None);
+        assert_eq!(filter_value(FieldType::String, &too_long), FilterValue::LongText(too_long));
     }
 
     #[test]

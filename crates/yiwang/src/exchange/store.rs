@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::dataset::{self, Row};
+use super::dataset::{self, FilterValue, Row};
 use super::gateway::CallRecord;
 use super::model::{FieldType, ResourceInput};
 use super::{AppView, CallView, ExchangeError, GrantState, GrantView, LookupView, Resource};
@@ -294,25 +294,18 @@ pub async fn rows_page(
     let mut in_index: Vec<(String, String)> = Vec::new();
     let mut on_rows: Vec<String> = Vec::new();
     for (field, field_type, value) in query.filters {
-        if let Some(indexed) = dataset::indexed_filter(*field_type, value) {
-            in_index.push((bind(field.clone()), bind(indexed)));
-            continue;
+        match dataset::filter_value(*field_type, value) {
+            FilterValue::Indexed(indexed) => in_index.push((bind(field.clone()), bind(indexed))),
+            // JSON paths differ: SQLite's json_extract with a path, PostgreSQL's ->> with a key.
+            FilterValue::LongText(text) => on_rows.push(match backend {
+                Backend::Sqlite => {
+                    let path = bind(format!("$.\"{field}\""));
+                    format!("json_extract(r.{column}, {path}) = {}", bind(text))
+                }
+                Backend::Postgres => format!("(r.{column}::jsonb ->> {}) = {}", bind(field.clone()), bind(text)),
+            }),
+            FilterValue::Unmatchable => on_rows.push("1 = 0".to_owned()),
         }
-        // JSON paths differ: SQLite's json_extract with a path, PostgreSQL's ->> with a key.
-        let value = match (field_type, backend, value.as_str()) {
-            (FieldType::Boolean, Backend::Sqlite, "true" | "1" | "是") => "1".to_owned(),
-            (FieldType::Boolean, Backend::Sqlite, "false" | "0" | "否") => "0".to_owned(),
-            (FieldType::Boolean, Backend::Postgres, "1" | "是") => "true".to_owned(),
-            (FieldType::Boolean, Backend::Postgres, "0" | "否") => "false".to_owned(),
-            _ => value.clone(),
-        };
-        on_rows.push(match backend {
-            Backend::Sqlite => {
-                let path = bind(format!("$.\"{field}\""));
-                format!("CAST(json_extract(r.{column}, {path}) AS TEXT) = {}", bind(value))
-            }
-            Backend::Postgres => format!("(r.{column}::jsonb ->> {}) = {}", bind(field.clone()), bind(value)),
-        });
     }
     if let Some(q) = query.q.filter(|q| !q.trim().is_empty()) {
         let escaped = q.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");

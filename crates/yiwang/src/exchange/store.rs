@@ -176,7 +176,9 @@ pub async fn replace_rows(
         }
         query.execute(&mut *conn).await?;
     }
-    index_rows(conn, resource_id, rows.iter().enumerate().map(|(i, row)| (i as i64 + 1, &row.data))).await?;
+    let numbered: Vec<(i64, &Map<String, Value>)> =
+        rows.iter().enumerate().map(|(i, row)| (i as i64 + 1, &row.data)).collect();
+    index_rows(conn, resource_id, &numbered).await?;
     sqlx::query(
         "UPDATE exchange_resources SET row_count = $2, data_loaded_at = $3, version = version + 1, updated_at = $3,
                 rows_indexed = 1
@@ -194,26 +196,26 @@ pub async fn replace_rows(
 const VALUES_PER_INSERT: usize = 1000;
 
 /// Writes the row index entries of a resource's rows `(row number, data)`.
-async fn index_rows<'a>(
-    conn: &mut Conn,
-    resource_id: i64,
-    rows: impl Iterator<Item = (i64, &'a Map<String, Value>)>,
-) -> Result<(), sqlx::Error> {
-    let entries: Vec<(i64, &str, String)> = rows
-        .flat_map(|(row_no, data)| {
-            data.iter().filter_map(move |(field, value)| Some((row_no, field.as_str(), dataset::indexed(value)?)))
-        })
-        .collect();
-    for chunk in entries.chunks(VALUES_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO exchange_row_values (resource_id, field, value, row_no) VALUES {}",
-            value_rows(Backend::of(conn), chunk.len(), 4)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (row_no, field, value) in chunk {
-            query = query.bind(resource_id).bind(*field).bind(value.as_str()).bind(*row_no);
+async fn index_rows(conn: &mut Conn, resource_id: i64, rows: &[(i64, &Map<String, Value>)]) -> Result<(), sqlx::Error> {
+    // A thousand rows at a time: a million-row dataset has millions of entries.
+    for rows in rows.chunks(1000) {
+        let entries: Vec<(i64, &str, String)> = rows
+            .iter()
+            .flat_map(|(row_no, data)| {
+                data.iter().filter_map(|(field, value)| Some((*row_no, field.as_str(), dataset::indexed(value)?)))
+            })
+            .collect();
+        for chunk in entries.chunks(VALUES_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO exchange_row_values (resource_id, field, value, row_no) VALUES {}",
+                value_rows(Backend::of(conn), chunk.len(), 4)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (row_no, field, value) in chunk {
+                query = query.bind(resource_id).bind(*field).bind(value.as_str()).bind(*row_no);
+            }
+            query.execute(&mut *conn).await?;
         }
-        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -235,15 +237,22 @@ pub async fn index_stored_rows(conn: &mut Conn, resource_id: i64) -> Result<bool
     if claimed.rows_affected() == 0 {
         return Ok(false);
     }
-    let stored: Vec<(i64, String)> =
-        sqlx::query_as("SELECT row_no, data FROM exchange_rows WHERE resource_id = $1 ORDER BY row_no")
-            .bind(resource_id)
-            .fetch_all(&mut *conn)
-            .await?;
-    let parsed: Vec<(i64, Map<String, Value>)> =
-        stored.into_iter().filter_map(|(n, data)| Some((n, serde_json::from_str(&data).ok()?))).collect();
-    index_rows(conn, resource_id, parsed.iter().map(|(n, data)| (*n, data))).await?;
-    Ok(true)
+    let mut after = 0;
+    loop {
+        let stored: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT row_no, data FROM exchange_rows WHERE resource_id = $1 AND row_no > $2 ORDER BY row_no LIMIT 5000",
+        )
+        .bind(resource_id)
+        .bind(after)
+        .fetch_all(&mut *conn)
+        .await?;
+        let Some((last, _)) = stored.last() else { return Ok(true) };
+        after = *last;
+        let parsed: Vec<(i64, Map<String, Value>)> =
+            stored.into_iter().filter_map(|(n, data)| Some((n, serde_json::from_str(&data).ok()?))).collect();
+        let numbered: Vec<(i64, &Map<String, Value>)> = parsed.iter().map(|(n, data)| (*n, data)).collect();
+        index_rows(conn, resource_id, &numbered).await?;
+    }
 }
 
 pub async fn row_by_key(conn: &mut Conn, resource_id: i64, key: &str) -> Result<Option<String>, sqlx::Error> {

@@ -219,46 +219,35 @@ pub async fn update(
     if !managed.contains(&existing.input.department_code) || !managed.contains(&input.department_code) {
         return Err(ExchangeError::Forbidden);
     }
-    let actor_id = actor.account_id;
-    store
-        .write(move |tx| {
-            Box::pin(async move {
-                let department_id = department_of(tx, &input.department_code).await?;
-                let stored = store::all_rows(tx, existing.id).await?;
-                let had_rows = !stored.is_empty();
-                let rows = if stored.is_empty() || input.source != Source::Dataset {
-                    None
-                } else {
-                    let maps = stored.into_iter().filter_map(|d| serde_json::from_str(&d).ok()).collect();
-                    Some(dataset::recheck(&input, maps).map_err(|e| match e {
-                        ExchangeError::Invalid { field, message } => invalid(
-                            "fields",
-                            format!("已有数据不符合新的信息项 / stored rows do not fit: {field} {message}"),
-                        ),
-                        other => other,
-                    })?)
-                };
-                let document = serde_json::to_string(&input).map_err(|e| invalid("resource", e.to_string()))?;
-                store::update_resource(tx, existing.id, &input, department_id, &document, now_ms()).await?;
-                if let Some(rows) = rows {
-                    store::replace_rows(tx, existing.id, &input, &rows, now_ms()).await?;
-                } else if had_rows {
-                    // Attached elsewhere now: uploaded rows would be stale copies.
-                    store::replace_rows(tx, existing.id, &input, &[], now_ms()).await?;
-                }
-                let event = serde_json::json!({"resource": input.code, "version": existing.version + 1});
-                outbox::append(tx, "exchange.resource_updated", &event)?;
-                ledger::record(
-                    tx,
-                    "exchange.resource_updated",
-                    format!("resource:{}", input.code),
-                    ledger::actor(Some(actor_id)),
-                    &input,
-                )?;
-                Ok::<_, ExchangeError>(())
-            })
-        })
-        .await?;
+    // A transaction of its own, as an upload's: the stored rows may be rewritten (see `upload`).
+    let mut tx = store.begin_write().await?;
+    let department_id = department_of(&mut tx, &input.department_code).await?;
+    let stored = store::all_rows(&mut tx, existing.id).await?;
+    let had_rows = !stored.is_empty();
+    let rows = if stored.is_empty() || input.source != Source::Dataset {
+        None
+    } else {
+        let maps = stored.into_iter().filter_map(|d| serde_json::from_str(&d).ok()).collect();
+        Some(dataset::recheck(&input, maps).map_err(|e| match e {
+            ExchangeError::Invalid { field, message } => {
+                invalid("fields", format!("已有数据不符合新的信息项 / stored rows do not fit: {field} {message}"))
+            }
+            other => other,
+        })?)
+    };
+    let document = serde_json::to_string(&input).map_err(|e| invalid("resource", e.to_string()))?;
+    store::update_resource(&mut tx, existing.id, &input, department_id, &document, now_ms()).await?;
+    if let Some(rows) = rows {
+        store::replace_rows(&mut tx, existing.id, &input, &rows, now_ms()).await?;
+    } else if had_rows {
+        // Attached elsewhere now: uploaded rows would be stale copies.
+        store::replace_rows(&mut tx, existing.id, &input, &[], now_ms()).await?;
+    }
+    let event = serde_json::json!({"resource": input.code, "version": existing.version + 1});
+    outbox::append(&mut tx, "exchange.resource_updated", &event)?;
+    let subject = format!("resource:{}", input.code);
+    ledger::record(&mut tx, "exchange.resource_updated", subject, ledger::actor(Some(actor.account_id)), &input)?;
+    tx.commit().await?;
     exchange.forget();
     get(store, actor, code).await
 }
@@ -287,23 +276,15 @@ pub async fn upload(
     };
     let record =
         serde_json::json!({"resource": code, "rows": rows.len(), "sha256": hex::encode(Sha256::digest(bytes))});
-    let actor_id = actor.account_id;
-    store
-        .write(move |tx| {
-            Box::pin(async move {
-                store::replace_rows(tx, existing.id, &existing.input, &rows, now_ms()).await?;
-                outbox::append(tx, "exchange.dataset_loaded", &record)?;
-                ledger::record(
-                    tx,
-                    "exchange.dataset_loaded",
-                    format!("resource:{}", existing.input.code),
-                    ledger::actor(Some(actor_id)),
-                    &record,
-                )?;
-                Ok::<_, ExchangeError>(())
-            })
-        })
-        .await?;
+    // A transaction of its own, not a share of the group commit: inside the group commit's
+    // savepoint SQLite would first copy every page the replaced rows occupied to its sub-journal,
+    // which made replacing 300,000 rows take minutes instead of seconds.
+    let mut tx = store.begin_write().await?;
+    store::replace_rows(&mut tx, existing.id, &existing.input, &rows, now_ms()).await?;
+    outbox::append(&mut tx, "exchange.dataset_loaded", &record)?;
+    let subject = format!("resource:{}", existing.input.code);
+    ledger::record(&mut tx, "exchange.dataset_loaded", subject, ledger::actor(Some(actor.account_id)), &record)?;
+    tx.commit().await?;
     exchange.forget();
     get(store, actor, code).await
 }

@@ -197,22 +197,23 @@ const VALUES_PER_INSERT: usize = 1000;
 
 /// Writes the row index entries of a resource's rows `(row number, data)`.
 async fn index_rows(conn: &mut Conn, resource_id: i64, rows: &[(i64, &Map<String, Value>)]) -> Result<(), sqlx::Error> {
-    // A thousand rows at a time: a million-row dataset has millions of entries.
-    for rows in rows.chunks(1000) {
-        let entries: Vec<(i64, &str, String)> = rows
-            .iter()
-            .flat_map(|(row_no, data)| {
-                data.iter().filter_map(|(field, value)| Some((*row_no, field.as_str(), dataset::indexed(value)?)))
-            })
-            .collect();
+    let fields: std::collections::BTreeSet<&str> =
+        rows.iter().flat_map(|(_, data)| data.keys().map(String::as_str)).collect();
+    // A field at a time, in index order: only one field's entries are held at once, and the
+    // inserts fill the index's pages one after the other (2.7 million entries went in 5.8 s so
+    // instead of 8.6 s in row order, in SQLite alone).
+    for field in fields {
+        let mut entries: Vec<(String, i64)> =
+            rows.iter().filter_map(|(row_no, data)| Some((dataset::indexed(data.get(field)?)?, *row_no))).collect();
+        entries.sort_unstable();
         for chunk in entries.chunks(VALUES_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO exchange_row_values (resource_id, field, value, row_no) VALUES {}",
                 value_rows(Backend::of(conn), chunk.len(), 4)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (row_no, field, value) in chunk {
-                query = query.bind(resource_id).bind(*field).bind(value.as_str()).bind(*row_no);
+            for (value, row_no) in chunk {
+                query = query.bind(resource_id).bind(field).bind(value.as_str()).bind(*row_no);
             }
             query.execute(&mut *conn).await?;
         }

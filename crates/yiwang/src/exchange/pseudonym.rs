@@ -35,7 +35,8 @@ pub enum PseudonymError {
 
 #[derive(Clone)]
 pub struct Pseudonyms {
-    key: [u8; 32],
+    /// HMAC-SHA256 already keyed: each pseudonym clones it instead of hashing the key again.
+    keyed: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for Pseudonyms {
@@ -55,13 +56,13 @@ impl Pseudonyms {
                 let mut key = [0u8; 32];
                 hex::decode_to_slice(text.trim(), &mut key)
                     .map_err(|e| failed(format!("not 64 hexadecimal digits ({e})")))?;
-                Ok(Pseudonyms { key })
+                Ok(Pseudonyms::with_key(key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key: [u8; 32] = rand::random();
                 write_private(&path, &hex::encode(key)).map_err(|e| failed(e.to_string()))?;
                 tracing::info!(path = %path.display(), "created the call log's pseudonym key");
-                Ok(Pseudonyms { key })
+                Ok(Pseudonyms::with_key(key))
             }
             Err(e) => Err(failed(e.to_string())),
         }
@@ -70,7 +71,7 @@ impl Pseudonyms {
     /// The pseudonym of `value` as a `kind` of value (`key`, `subject`): the same value of another
     /// kind gets another pseudonym.
     pub fn of(&self, kind: &str, value: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length");
+        let mut mac = self.keyed.clone();
         mac.update(kind.as_bytes());
         mac.update(b":");
         mac.update(value.as_bytes());
@@ -94,9 +95,8 @@ impl Pseudonyms {
         Ok(())
     }
 
-    #[cfg(test)]
     fn with_key(key: [u8; 32]) -> Self {
-        Pseudonyms { key }
+        Pseudonyms { keyed: Hmac::new_from_slice(&key).expect("HMAC takes a key of any length") }
     }
 }
 

@@ -1,26 +1,19 @@
 //! The HTTP face: one router for the JSON API (documented in OpenAPI), the pages, static assets,
-//! health checks; and the layers every request passes (request id, trace, metrics, security
-//! headers, body limit).
+//! health checks; and what every request passes (`frame`: request id, trace, metrics, security
+//! headers; a body limit).
 
 pub mod auth;
 pub mod document;
 pub mod error;
 pub mod extract;
+mod frame;
 mod health;
 pub mod pages;
 mod static_files;
 
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::{Router, routing::get};
-use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -79,31 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(static_files::serve))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(record_metrics))
-        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("permissions-policy"),
-            HeaderValue::from_static("camera=(), microphone=(), geolocation=(self)"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            // HSTS only when served over TLS, or a plain-HTTP intranet install would lock itself out.
-            secure.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains")),
-        ))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                    let path =
-                        request.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
-                    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("request", method = %request.method(), path, request_id = id)
-                }))
-                .layer(PropagateRequestIdLayer::x_request_id()),
-        )
+        .layer(axum::middleware::from_fn_with_state(frame::Frame { hsts: secure }, frame::frame))
         .with_state(state)
 }
 
@@ -115,19 +84,3 @@ async fn not_found(request: Request) -> Response {
         pages::not_found_page(&request).into_response()
     }
 }
-
-async fn record_metrics(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let path =
-        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    let method = request.method().to_string();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("yiwang_http_requests_total", "method" => method.clone(), "path" => path.clone(), "status" => status).increment(1);
-    metrics::histogram!("yiwang_http_request_seconds", "method" => method, "path" => path)
-        .record(started.elapsed().as_secs_f64());
-    response
-}
-
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-                   object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";

@@ -17,6 +17,22 @@ async fn health_and_readiness() {
     assert_eq!(ready.status(), 200);
     assert!(ready.headers().contains_key("x-request-id"), "every response carries a request id");
     assert!(ready.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        ("permissions-policy", "camera=(), microphone=(), geolocation=(self)"),
+    ] {
+        assert_eq!(ready.headers()[name], value, "{name}");
+    }
+    assert!(!ready.headers().contains_key("strict-transport-security"), "no HSTS over plain HTTP");
+    // A caller's request id comes back unchanged, also on an error and on a page.
+    for path in ["/api/no-such-thing", "/"] {
+        let answer =
+            anon.client.get(format!("{}{path}", app.base)).header("x-request-id", "trace-4711").send().await.unwrap();
+        assert_eq!(answer.headers()["x-request-id"], "trace-4711", "{path}");
+        assert!(answer.headers().contains_key("content-security-policy"), "{path}");
+    }
     app.stop().await;
 }
 

@@ -46,7 +46,7 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = Config::for_tests(dir.path(), fresh_postgres().await);
         let state = yiwang::open(config).await.expect("open the app");
-        (state.store, dir)
+        (state.store.clone(), dir)
     }
 
     /// The platform with the demo city loaded.

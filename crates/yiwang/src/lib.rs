@@ -191,6 +191,16 @@ fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
             })
         }),
     );
+    handlers.insert(
+        "exchange.index_subjects",
+        Arc::new(|store, _| {
+            Box::pin(async move {
+                let calls = exchange::index_call_subjects(&store).await.map_err(|e| e.to_string())?;
+                tracing::debug!(calls, "indexed the residents gateway calls returned");
+                Ok(())
+            })
+        }),
+    );
     let (calendar, clock, limits) = (state.calendar.clone(), state.clock.clone(), state.config.exchange_alerts);
     handlers.insert(
         "exchange.detect_alerts",
@@ -339,6 +349,7 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
         Recurring { kind: "applications.raise_alarms", every: Duration::from_secs(60) },
         Recurring { kind: "workorders.raise_alarms", every: Duration::from_secs(60) },
         Recurring { kind: "exchange.detect_alerts", every: Duration::from_secs(60) },
+        Recurring { kind: "exchange.index_subjects", every: Duration::from_secs(2) },
         Recurring { kind: "evaluation.default_ratings", every: Duration::from_secs(600) },
         Recurring { kind: "evaluation.raise_overdue", every: Duration::from_secs(60) },
     ];

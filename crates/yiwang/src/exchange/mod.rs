@@ -817,6 +817,24 @@ pub async fn index_rows_stored_before_the_index(store: &Store) -> Result<usize, 
     Ok(indexed)
 }
 
+/// Calls whose residents one run of [`index_call_subjects`] moves into the index at most.
+const SUBJECT_BATCH: i64 = 5000;
+
+/// Moves the residents of logged calls into the residents' index, a batch per transaction (the
+/// `exchange.index_subjects` job, every few seconds); returns how many calls it took.
+pub async fn index_call_subjects(store: &Store) -> Result<usize, sqlx::Error> {
+    let mut indexed = 0;
+    loop {
+        let mut tx = store.begin_write().await?;
+        let taken = store::index_pending_subjects(&mut tx, store.backend(), SUBJECT_BATCH).await?;
+        tx.commit().await?;
+        indexed += taken;
+        if taken < SUBJECT_BATCH as usize {
+            return Ok(indexed);
+        }
+    }
+}
+
 /// Which departments looked up the signed-in resident's record through the gateway, newest first.
 pub async fn my_lookups(
     store: &Store,

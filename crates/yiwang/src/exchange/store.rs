@@ -613,15 +613,16 @@ static CALL_HOURS: deferred::Counters = deferred::Counters {
     counts: &["calls", "ok_calls"],
 };
 
-/// Adds a batch of calls, the residents each returned and their hourly totals to the transaction,
-/// written with the batch's other deferred rows at `COMMIT` (call ids are made here, so nothing
-/// can collide).
+/// Adds a batch of calls and their hourly totals to the transaction, written with the batch's
+/// other deferred rows at `COMMIT` (call ids are made here, so nothing can collide). The
+/// residents each call returned stay in the call's row until [`index_pending_subjects`] moves
+/// them into the residents' index.
 pub fn insert_calls(tx: &mut WriteTx, calls: &[CallRecord]) {
     for c in calls {
         deferred::insert(
             tx,
             "INSERT INTO exchange_calls (id, app_id, department_id, resource_id, kind, key_hash, fields, row_count,
-                    reason, outcome, at) VALUES",
+                    reason, outcome, at, pending_subjects) VALUES",
             vec![
                 c.id.as_str().into(),
                 c.app_id.into(),
@@ -634,6 +635,7 @@ pub fn insert_calls(tx: &mut WriteTx, calls: &[CallRecord]) {
                 c.reason.as_str().into(),
                 c.outcome.into(),
                 c.at.into(),
+                deferred::Value::Text((!c.subjects.is_empty()).then(|| c.subjects.join(" "))),
             ],
         );
     }
@@ -642,14 +644,43 @@ pub fn insert_calls(tx: &mut WriteTx, calls: &[CallRecord]) {
             let ok = i64::from(c.outcome == "ok");
             deferred::count(tx, &CALL_HOURS, vec![c.app_id, resource_id, c.at.div_euclid(HOUR_MS)], vec![1, ok]);
         }
-        for subject in &c.subjects {
-            deferred::insert(
-                tx,
-                "INSERT INTO exchange_call_subjects (call_id, subject_hash) VALUES",
-                vec![c.id.as_str().into(), subject.as_str().into()],
-            );
-        }
     }
+}
+
+/// Moves the residents of up to `limit` calls from the calls' rows into the residents' index, in
+/// the index's order; returns how many calls it took.
+pub async fn index_pending_subjects(tx: &mut WriteTx, backend: Backend, limit: i64) -> Result<usize, sqlx::Error> {
+    let pending: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, pending_subjects FROM exchange_calls WHERE pending_subjects IS NOT NULL ORDER BY id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut entries: Vec<(&str, &str)> = pending
+        .iter()
+        .flat_map(|(call, subjects)| subjects.split(' ').filter(|s| !s.is_empty()).map(move |s| (s, call.as_str())))
+        .collect();
+    entries.sort_unstable();
+    for (subject, call) in entries {
+        deferred::insert(
+            tx,
+            "INSERT INTO exchange_call_subjects (call_id, subject_hash) VALUES",
+            vec![call.into(), subject.into()],
+        );
+    }
+    // By id, not by a range: on PostgreSQL another node may commit a call inside the range meanwhile.
+    for chunk in pending.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "UPDATE exchange_calls SET pending_subjects = NULL WHERE id IN (VALUES {})",
+            value_rows(backend, chunk.len(), 1)
+        );
+        let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (call, _) in chunk {
+            update = update.bind(call);
+        }
+        update.execute(&mut **tx).await?;
+    }
+    Ok(pending.len())
 }
 
 type CallTuple = (String, i64, String, String, String, String, i64, String, String);
@@ -694,12 +725,16 @@ pub async fn lookups_of_subject(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<LookupView>, sqlx::Error> {
+    // Calls whose residents are not yet in the index are found in the calls' rows.
     let rows: Vec<(i64, String, String, String, String, String)> = sqlx::query_as(
         "SELECT c.at, d.name, a.name, r.name, c.fields, c.reason
-         FROM exchange_call_subjects s JOIN exchange_calls c ON c.id = s.call_id
+         FROM exchange_calls c
          JOIN exchange_apps a ON a.id = c.app_id JOIN departments d ON d.id = c.department_id
          JOIN exchange_resources r ON r.id = c.resource_id
-         WHERE s.subject_hash IN ($1, $2) ORDER BY c.at DESC LIMIT $3 OFFSET $4",
+         WHERE c.id IN (SELECT call_id FROM exchange_call_subjects WHERE subject_hash IN ($1, $2))
+            OR c.id IN (SELECT id FROM exchange_calls WHERE pending_subjects IS NOT NULL
+                        AND (pending_subjects LIKE '%' || $1 || '%' OR pending_subjects LIKE '%' || $2 || '%'))
+         ORDER BY c.at DESC, c.id LIMIT $3 OFFSET $4",
     )
     .bind(subject_hashes[0])
     .bind(subject_hashes[1])

@@ -129,6 +129,7 @@ async fn without_a_grant_a_call_is_refused_and_logged_and_only_granted_fields_co
     // The log keeps the resident and the key looked up as keyed pseudonyms, not as plain hashes
     // anyone could recompute from a guessed ID number.
     let pseudonyms = app.state.exchange.pseudonyms();
+    yiwang::exchange::index_call_subjects(&app.state.store).await.unwrap();
     let logged: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT c.key_hash, s.subject_hash FROM exchange_calls c
          LEFT JOIN exchange_call_subjects s ON s.call_id = c.id WHERE c.app_id = $1",
@@ -710,11 +711,39 @@ async fn calls_logged_with_plain_hashes_stay_visible_and_a_node_with_another_pse
     before.resource_code = "GA-RK-0001".into();
     before.reason = "旧版日志中的核验".into();
     before.subjects = vec![unkeyed("subject", CHEN)];
+    let id = before.id.clone();
     let calls = vec![before];
     let store = app.state.store.clone();
+    let resident = app.login(CHEN).await;
     store.write(move |tx| Box::pin(async move { yiwang::exchange::gateway::log_in(tx, &calls).await })).await.unwrap();
-    let mine = ok(app.login(CHEN).await.get("/api/exchange/my-lookups").await).await;
-    assert!(mine.as_array().unwrap().iter().any(|l| l["reason"] == "旧版日志中的核验"), "{mine}");
+    // The call's residents wait in its row until the index job moves them (every 2 s); a
+    // resident's lookups are read from both, and the move neither loses nor repeats one.
+    let mine = ok(resident.get("/api/exchange/my-lookups").await).await;
+    let pending: Option<String> = sqlx::query_scalar("SELECT pending_subjects FROM exchange_calls WHERE id = $1")
+        .bind(&id)
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    if pending.is_none() {
+        eprintln!("the index job moved the call before the pending path was read");
+    }
+    let found =
+        |lookups: &Value| lookups.as_array().unwrap().iter().filter(|l| l["reason"] == "旧版日志中的核验").count();
+    assert_eq!(found(&mine), 1, "{mine}");
+    yiwang::exchange::index_call_subjects(&app.state.store).await.unwrap();
+    let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM exchange_calls WHERE pending_subjects IS NOT NULL")
+        .fetch_one(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(waiting, 0, "every call's residents are in the index");
+    let indexed: Vec<String> = sqlx::query_scalar("SELECT subject_hash FROM exchange_call_subjects WHERE call_id = $1")
+        .bind(&id)
+        .fetch_all(app.state.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(indexed, [unkeyed("subject", CHEN)]);
+    let mine = ok(resident.get("/api/exchange/my-lookups").await).await;
+    assert_eq!(found(&mine), 1, "{mine}");
 
     // Another data directory holds another key: the node refuses to start and says which file.
     let elsewhere = tempfile::tempdir().unwrap();

@@ -725,15 +725,17 @@ pub async fn lookups_of_subject(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<LookupView>, sqlx::Error> {
-    // Calls whose residents are not yet in the index are found in the calls' rows.
+    // Calls whose residents are not yet in the index are found in the calls' rows. The hits drive
+    // the join, so neither backend reads the whole call log.
     let rows: Vec<(i64, String, String, String, String, String)> = sqlx::query_as(
         "SELECT c.at, d.name, a.name, r.name, c.fields, c.reason
-         FROM exchange_calls c
+         FROM (SELECT call_id FROM exchange_call_subjects WHERE subject_hash IN ($1, $2)
+               UNION
+               SELECT id FROM exchange_calls WHERE pending_subjects IS NOT NULL
+                 AND (pending_subjects LIKE '%' || $1 || '%' OR pending_subjects LIKE '%' || $2 || '%')) hits
+         JOIN exchange_calls c ON c.id = hits.call_id
          JOIN exchange_apps a ON a.id = c.app_id JOIN departments d ON d.id = c.department_id
          JOIN exchange_resources r ON r.id = c.resource_id
-         WHERE c.id IN (SELECT call_id FROM exchange_call_subjects WHERE subject_hash IN ($1, $2))
-            OR c.id IN (SELECT id FROM exchange_calls WHERE pending_subjects IS NOT NULL
-                        AND (pending_subjects LIKE '%' || $1 || '%' OR pending_subjects LIKE '%' || $2 || '%'))
          ORDER BY c.at DESC, c.id LIMIT $3 OFFSET $4",
     )
     .bind(subject_hashes[0])

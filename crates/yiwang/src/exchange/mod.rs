@@ -826,7 +826,7 @@ pub async fn index_call_subjects(store: &Store) -> Result<usize, sqlx::Error> {
     let mut indexed = 0;
     loop {
         let mut tx = store.begin_write().await?;
-        let taken = store::index_pending_subjects(&mut tx, store.backend(), SUBJECT_BATCH).await?;
+        let taken = store::index_pending_subjects(&mut tx, SUBJECT_BATCH).await?;
         tx.commit().await?;
         indexed += taken;
         if taken < SUBJECT_BATCH as usize {

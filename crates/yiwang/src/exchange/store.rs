@@ -649,7 +649,7 @@ pub fn insert_calls(tx: &mut WriteTx, calls: &[CallRecord]) {
 
 /// Moves the residents of up to `limit` calls from the calls' rows into the residents' index, in
 /// the index's order; returns how many calls it took.
-pub async fn index_pending_subjects(tx: &mut WriteTx, backend: Backend, limit: i64) -> Result<usize, sqlx::Error> {
+pub async fn index_pending_subjects(tx: &mut WriteTx, limit: i64) -> Result<usize, sqlx::Error> {
     let pending: Vec<(String, String)> = sqlx::query_as(
         "SELECT id, pending_subjects FROM exchange_calls WHERE pending_subjects IS NOT NULL ORDER BY id LIMIT $1",
     )
@@ -672,7 +672,7 @@ pub async fn index_pending_subjects(tx: &mut WriteTx, backend: Backend, limit: i
     for chunk in pending.chunks(ROWS_PER_INSERT) {
         let sql = format!(
             "UPDATE exchange_calls SET pending_subjects = NULL WHERE id IN (VALUES {})",
-            value_rows(backend, chunk.len(), 1)
+            value_rows(Backend::of(tx), chunk.len(), 1)
         );
         let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (call, _) in chunk {

@@ -41,10 +41,9 @@ pub async fn frame(State(frame): State<Frame>, mut request: Request, next: Next)
             made
         }
     };
-    let path = request.extensions().get::<MatchedPath>().cloned();
-    let path_label = path.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let path = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
     let method = method_label(request.method());
-    let span = tracing::info_span!("request", method, path = path_label, request_id = id.to_str().unwrap_or(""));
+    let span = tracing::info_span!("request", method, path, request_id = id.to_str().unwrap_or(""));
 
     let mut response = next.run(request).instrument(span).await;
 
@@ -65,11 +64,10 @@ pub async fn frame(State(frame): State<Frame>, mut request: Request, next: Next)
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     tracing::debug!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "answered");
-    let path_label = path.as_ref().map_or("unmatched", MatchedPath::as_str).to_owned();
-    metrics::counter!("yiwang_http_requests_total", "method" => method, "path" => path_label.clone(),
+    metrics::counter!("yiwang_http_requests_total", "method" => method, "path" => path.clone(),
         "status" => status.to_string())
     .increment(1);
-    metrics::histogram!("yiwang_http_request_seconds", "method" => method, "path" => path_label)
+    metrics::histogram!("yiwang_http_request_seconds", "method" => method, "path" => path)
         .record(elapsed.as_secs_f64());
     response
 }

@@ -119,12 +119,9 @@ fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-pub async fn gateway(clients: usize, seconds: f64, database_url: Option<String>) {
-    let server = start(database_url).await;
-    let base = server.base.clone();
-    let backend = server.state.store.backend().name();
+fn population_csv(rows: usize) -> String {
     let mut csv = String::from("id_number,name,gender,phone,address,household_type,community\n");
-    for n in 0..POPULATION_ROWS {
+    for n in 0..rows {
         csv.push_str(&format!(
             "{},陈{}明,男,139{:08},广东省珠海市香洲区拱北街道迎宾南路{}号,户籍,440402001001\n",
             id_number(n),
@@ -133,13 +130,17 @@ pub async fn gateway(clients: usize, seconds: f64, database_url: Option<String>)
             n % 2000
         ));
     }
-    upload(&base, "police_steward", "GA-RK-0001", csv).await;
+    csv
+}
 
-    // Department systems with the highest limits (an app may make 100,000 calls a minute), each
-    // granted five fields of which three are masked; the clients take turns among them, so the
-    // limits are never what is measured.
-    let (hrss, hrss_csrf) = login(&base, "hrss_steward").await;
-    let (police, police_csrf) = login(&base, "police_steward").await;
+/// Loads the population register with `POPULATION_ROWS` residents and registers `APPS` department
+/// systems with the highest limits (an app may make 100,000 calls a minute), each granted five
+/// fields of which three are masked; returns their ids and tokens. Clients take turns among the
+/// apps, so the limits are never what is measured.
+async fn population_and_apps(base: &str) -> Vec<(i64, String)> {
+    upload(base, "police_steward", "GA-RK-0001", population_csv(POPULATION_ROWS)).await;
+    let (hrss, hrss_csrf) = login(base, "hrss_steward").await;
+    let (police, police_csrf) = login(base, "police_steward").await;
     let until = (std::time::SystemTime::now() + Duration::from_secs(30 * 86400))
         .duration_since(std::time::UNIX_EPOCH)
         .expect("time");
@@ -174,6 +175,21 @@ pub async fn gateway(clients: usize, seconds: f64, database_url: Option<String>)
         let token = app["token"].as_str().expect("token").to_owned();
         apps.push((app["app"]["id"].as_i64().expect("app id"), token));
     }
+    apps
+}
+
+fn gateway_lookup(base: &str, i: usize) -> String {
+    format!(
+        "{base}/api/exchange/gateway/GA-RK-0001/records/{}?reason=%E5%8E%8B%E6%B5%8B",
+        id_number(i % POPULATION_ROWS)
+    )
+}
+
+pub async fn gateway(clients: usize, seconds: f64, database_url: Option<String>) {
+    let server = start(database_url).await;
+    let base = server.base.clone();
+    let backend = server.state.store.backend().name();
+    let apps = population_and_apps(&base).await;
 
     // The direct path: the same row, by the same key, from the same database, over HTTP.
     let store = server.state.store.clone();
@@ -208,12 +224,7 @@ pub async fn gateway(clients: usize, seconds: f64, database_url: Option<String>)
         clients,
         seconds,
         |c| vec![("authorization".into(), format!("Bearer {}", apps[c % APPS].1))],
-        move |i| {
-            format!(
-                "{gateway_base}/api/exchange/gateway/GA-RK-0001/records/{}?reason=%E5%8E%8B%E6%B5%8B",
-                id_number(i % POPULATION_ROWS)
-            )
-        },
+        move |i| gateway_lookup(&gateway_base, i),
     )
     .await;
     let mut logged = 0;
@@ -240,6 +251,79 @@ pub async fn gateway(clients: usize, seconds: f64, database_url: Option<String>)
         "direct_lookups_per_second": round(direct_rate), "direct_p99_ms": round(direct_p99),
         "ratio": round(gateway_rate / direct_rate), "calls_logged": logged, "evidence_leaves": leaves,
         "target": {"ratio": 0.8}
+    }));
+    server.running.stop().await.expect("stop");
+}
+
+/// Gateway lookups from `clients` loops while a steward uploads `rows` rows to another resource:
+/// how long the upload takes and how long a lookup (whose call-log entry is a write) waits
+/// meanwhile, against the same lookups before the upload.
+pub async fn upload_stall(clients: usize, rows: usize, database_url: Option<String>) {
+    let server = start(database_url).await;
+    let base = server.base.clone();
+    let backend = server.state.store.backend().name();
+    let apps = population_and_apps(&base).await;
+    let mut csv = String::from(
+        "credit_code,name,legal_representative,entity_type,registered_capital,established,address,status,phone\n",
+    );
+    for n in 0..rows {
+        csv.push_str(&format!(
+            "91440400MA{n:08},珠海市第{n}号贸易有限公司,李四,有限责任公司,{},2020-01-01,珠海市香洲区景山路{}号,存续,13900000000\n",
+            n % 5000,
+            n % 3000
+        ));
+    }
+    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().expect("client");
+    let lookups = |until: std::sync::Arc<std::sync::atomic::AtomicBool>| {
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in 0..clients {
+            let (client, token, base, until) = (client.clone(), apps[c % APPS].1.clone(), base.clone(), until.clone());
+            tasks.spawn(async move {
+                let mut latencies = Vec::new();
+                let mut i = c * 7919;
+                while !until.load(std::sync::atomic::Ordering::Relaxed) {
+                    let sent = Instant::now();
+                    let response =
+                        client.get(gateway_lookup(&base, i)).bearer_auth(&token).send().await.expect("lookup");
+                    assert_eq!(response.status(), 200);
+                    response.bytes().await.expect("body");
+                    latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                    i += 1;
+                }
+                latencies
+            });
+        }
+        tasks
+    };
+    let summary = |mut all: Vec<f64>| {
+        all.sort_by(f64::total_cmp);
+        json!({"calls": all.len(), "p99_ms": round(crate::percentile(&all, 0.99)),
+               "max_ms": round(all.last().copied().unwrap_or_default())})
+    };
+    let collect = |mut tasks: tokio::task::JoinSet<Vec<f64>>| async move {
+        let mut all = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            all.extend(done.expect("client"));
+        }
+        all
+    };
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let quiet = lookups(stop.clone());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let quiet = summary(collect(quiet).await);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let during = lookups(stop.clone());
+    let started = Instant::now();
+    upload(&base, "market_steward", "SCJ-FR-0001", csv).await;
+    let upload_seconds = started.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let during = summary(collect(during).await);
+    emit(json!({
+        "scenario": "upload-stall", "backend": backend, "clients": clients, "rows": rows,
+        "upload_seconds": round(upload_seconds), "lookups_before": quiet, "lookups_during_upload": during,
     }));
     server.running.stop().await.expect("stop");
 }

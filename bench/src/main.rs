@@ -99,6 +99,17 @@ enum Scenario {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// How long gateway lookups wait while a steward uploads a large dataset to another resource
+    /// (every lookup's call-log entry is a write), against the same lookups before it.
+    UploadStall {
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        #[arg(long, default_value_t = 200_000)]
+        rows: usize,
+        /// An empty PostgreSQL database to run against instead of SQLite.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// CKAN package_search and datastore_search per second against Datasette (PyPI) serving the
     /// same rows, in the same run.
     OpenData {
@@ -315,6 +326,9 @@ async fn main() {
         }
         Scenario::Gateway { clients, seconds, database_url } => {
             exchange::gateway(clients, seconds, database_url).await;
+        }
+        Scenario::UploadStall { clients, rows, database_url } => {
+            exchange::upload_stall(clients, rows, database_url).await;
         }
         Scenario::OpenData { clients, seconds } => {
             exchange::open_data(clients, seconds).await;

@@ -201,6 +201,20 @@ fn job_handlers(state: &AppState) -> HashMap<&'static str, Handler> {
             })
         }),
     );
+    let clock = state.clock.clone();
+    handlers.insert(
+        "exchange.drop_row_sets",
+        Arc::new(move |store, _| {
+            let now = clock.now();
+            Box::pin(async move {
+                let dropped = exchange::drop_row_sets(&store, now).await.map_err(|e| e.to_string())?;
+                if dropped > 0 {
+                    tracing::info!(dropped, "deleted replaced dataset rows");
+                }
+                Ok(())
+            })
+        }),
+    );
     let (calendar, clock, limits) = (state.calendar.clone(), state.clock.clone(), state.config.exchange_alerts);
     handlers.insert(
         "exchange.detect_alerts",
@@ -350,6 +364,7 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
         Recurring { kind: "workorders.raise_alarms", every: Duration::from_secs(60) },
         Recurring { kind: "exchange.detect_alerts", every: Duration::from_secs(60) },
         Recurring { kind: "exchange.index_subjects", every: Duration::from_secs(2) },
+        Recurring { kind: "exchange.drop_row_sets", every: Duration::from_secs(60) },
         Recurring { kind: "evaluation.default_ratings", every: Duration::from_secs(600) },
         Recurring { kind: "evaluation.raise_overdue", every: Duration::from_secs(60) },
     ];

@@ -109,7 +109,7 @@ async fn upload(
         "application/json" => DataFormat::Json,
         _ => return Err(ApiError::UnsupportedMediaType("text/csv or application/json")),
     };
-    Ok(axum::Json(super::upload(&state.store, &state.exchange, &actor.principal, &code, format, &body).await?))
+    Ok(axum::Json(super::upload(&state.store, &state.exchange, &actor.principal, &code, format, body).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -783,7 +783,7 @@ async fn datastore_search(store: &Store, p: &Params) -> Result<Value, CkanError>
     };
     let q = p.text("q");
     let query = RowQuery {
-        resource_id: r.id,
+        row_set: r.row_set,
         column: Column::Open,
         filters: &typed,
         q: q.as_deref(),
@@ -829,7 +829,7 @@ async fn rows_of(state: &AppState, name: &str) -> Result<(Resource, Vec<Map<Stri
     let r = found.ok_or_else(not_found)?;
     let mut conn =
         state.store.pool().acquire().await.map_err(|e| crate::http::error::ApiError::from(e).into_response())?;
-    let rows = store::all_open_rows(&mut conn, r.id)
+    let rows = store::all_open_rows(&mut conn, r.row_set)
         .await
         .map_err(|e| crate::http::error::ApiError::from(e).into_response())?;
     Ok((r, rows.into_iter().filter_map(|(_, d)| serde_json::from_str(&d).ok()).collect()))
@@ -928,7 +928,7 @@ pub async fn portal_dataset(
 ) -> Result<Option<(Resource, Vec<Map<String, Value>>)>, CkanError> {
     let Some(r) = one(store, name).await? else { return Ok(None) };
     let query = RowQuery {
-        resource_id: r.id,
+        row_set: r.row_set,
         column: Column::Open,
         filters: &[],
         q: None,

@@ -82,6 +82,8 @@ pub struct Resource {
     pub input: ResourceInput,
     pub version: i64,
     pub row_count: i64,
+    /// The set of uploaded rows it serves; none before the first upload.
+    pub row_set: Option<i64>,
     pub data_loaded_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -222,7 +224,7 @@ pub async fn update(
     // A transaction of its own, as an upload's: the stored rows may be rewritten (see `upload`).
     let mut tx = store.begin_write().await?;
     let department_id = department_of(&mut tx, &input.department_code).await?;
-    let stored = store::all_rows(&mut tx, existing.id).await?;
+    let stored = store::all_rows(&mut tx, existing.row_set).await?;
     let had_rows = !stored.is_empty();
     let rows = if stored.is_empty() || input.source != Source::Dataset {
         None
@@ -252,16 +254,21 @@ pub async fn update(
     get(store, actor, code).await
 }
 
-/// Loads a dataset (CSV or JSON) into a resource whose source is a dataset, replacing its rows in
-/// one transaction: a bad row is reported with its number and field, and the rows served before
-/// stay served.
+/// Loads a dataset (CSV or JSON) into a resource whose source is a dataset, replacing its rows: a
+/// bad row is reported with its number and field before anything is written, and the rows served
+/// before stay served until the new ones are all stored.
+///
+/// The rows go into a new row set in short transactions of [`ROWS_PER_LOAD`] rows (and
+/// [`ENTRIES_PER_LOAD`] index entries) each; one last transaction switches the resource to it. On
+/// SQLite, whose single write lock every change in the city takes, a large upload therefore delays
+/// other writes by one short transaction at a time instead of by its whole length.
 pub async fn upload(
     store: &Store,
     exchange: &Exchange,
     actor: &Principal,
     code: &str,
     format: DataFormat,
-    bytes: &[u8],
+    bytes: axum::body::Bytes,
 ) -> Result<ResourceView> {
     let existing = resource(store, code).await?.ok_or(ExchangeError::NotFound)?;
     if !managed_departments(store, actor).await?.contains(&existing.input.department_code) {
@@ -270,23 +277,96 @@ pub async fn upload(
     if existing.input.source != Source::Dataset {
         return Err(invalid("source", "该资源未挂接数据集，不能上传 / the resource is not attached to a dataset"));
     }
-    let rows = match format {
-        DataFormat::Csv => dataset::parse_csv(&existing.input, bytes)?,
-        DataFormat::Json => dataset::parse_json(&existing.input, bytes)?,
-    };
-    let record =
-        serde_json::json!({"resource": code, "rows": rows.len(), "sha256": hex::encode(Sha256::digest(bytes))});
-    // A transaction of its own, not a share of the group commit: inside the group commit's
-    // savepoint SQLite would first copy every page the replaced rows occupied to its sub-journal,
-    // which made replacing 300,000 rows take minutes instead of seconds.
+    // Tens of megabytes take a few hundred milliseconds to parse: not on a thread serving requests.
+    let input = existing.input.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let rows = match format {
+            DataFormat::Csv => dataset::parse_csv(&input, &bytes)?,
+            DataFormat::Json => dataset::parse_json(&input, &bytes)?,
+        };
+        Ok::<_, ExchangeError>((rows, hex::encode(Sha256::digest(&bytes))))
+    })
+    .await;
+    let (rows, sha256) = parsed.map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))??;
     let mut tx = store.begin_write().await?;
-    store::replace_rows(&mut tx, existing.id, &existing.input, &rows, now_ms()).await?;
+    let row_set = store::new_row_set(&mut tx, existing.id, now_ms()).await?;
+    tx.commit().await?;
+    if let Err(e) = load_row_set(store, row_set, &existing.input, &rows).await {
+        // Best effort: a set left loading is deleted by the cleanup job anyway.
+        if let Ok(mut tx) = store.begin_write().await
+            && store::abandon_row_set(&mut tx, row_set, now_ms()).await.is_ok()
+        {
+            let _ = tx.commit().await;
+        }
+        return Err(e.into());
+    }
+    let record = serde_json::json!({"resource": code, "rows": rows.len(), "sha256": sha256});
+    let mut tx = store.begin_write().await?;
+    // The resource may have been attached elsewhere while the rows were written.
+    let current = store::resource_by_code(&mut tx, code).await?.ok_or(ExchangeError::NotFound)?;
+    if current.input.source != Source::Dataset {
+        store::abandon_row_set(&mut tx, row_set, now_ms()).await?;
+        tx.commit().await?;
+        return Err(invalid("source", "该资源已改挂其他数据源 / the resource was attached elsewhere meanwhile"));
+    }
+    store::switch_row_set(&mut tx, existing.id, Some(row_set), rows.len() as i64, now_ms()).await?;
     outbox::append(&mut tx, "exchange.dataset_loaded", &record)?;
     let subject = format!("resource:{}", existing.input.code);
     ledger::record(&mut tx, "exchange.dataset_loaded", subject, ledger::actor(Some(actor.account_id)), &record)?;
     tx.commit().await?;
     exchange.forget();
     get(store, actor, code).await
+}
+
+/// Rows an upload writes per transaction.
+const ROWS_PER_LOAD: usize = 1_000;
+/// Row-index entries an upload writes per transaction.
+const ENTRIES_PER_LOAD: usize = 5_000;
+
+/// Writes rows and their index entries into a loading row set, each part in a transaction of its
+/// own. Not through the group commit: inside its savepoints SQLite would first copy every page
+/// the inserts touch to a sub-journal.
+async fn load_row_set(store: &Store, row_set: i64, input: &ResourceInput, rows: &[dataset::Row]) -> sqlx::Result<()> {
+    for (n, part) in rows.chunks(ROWS_PER_LOAD).enumerate() {
+        let mut tx = store.begin_write().await?;
+        store::insert_rows(&mut tx, row_set, input, part, (n * ROWS_PER_LOAD) as i64 + 1).await?;
+        tx.commit().await?;
+    }
+    for field in store::indexed_fields(rows) {
+        for part in store::index_entries(rows, 1, field).chunks(ENTRIES_PER_LOAD) {
+            let mut tx = store.begin_write().await?;
+            store::insert_index_entries(&mut tx, row_set, field, part).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+/// How long a replaced row set is kept: longer than any node caches the resource that pointed to
+/// it ([`gateway::CACHE_TTL`]) and than a download that started before the switch takes.
+pub const RETIRED_ROWS_KEPT: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+/// After how long a row set still loading belongs to an upload that died.
+pub const LOADING_ROWS_ABANDONED: chrono::TimeDelta = chrono::TimeDelta::hours(6);
+/// Rows (and index entries) deleted per transaction.
+const ROWS_PER_DROP: i64 = 5_000;
+
+/// Deletes replaced and abandoned row sets, a part per transaction (the `exchange.drop_row_sets`
+/// job); returns how many sets it deleted.
+pub async fn drop_row_sets(store: &Store, now: DateTime<Utc>) -> sqlx::Result<usize> {
+    let (retired_before, loading_before) =
+        ((now - RETIRED_ROWS_KEPT).timestamp_millis(), (now - LOADING_ROWS_ABANDONED).timestamp_millis());
+    let sets = store::row_sets_to_drop(&mut *store.pool().acquire().await?, retired_before, loading_before).await?;
+    for &row_set in &sets {
+        loop {
+            let mut tx = store.begin_write().await?;
+            let more = store::drop_row_set_part(&mut tx, row_set, ROWS_PER_DROP).await?;
+            tx.commit().await?;
+            if !more {
+                break;
+            }
+        }
+    }
+    Ok(sets.len())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -325,7 +325,7 @@ async fn upload(
     mut multipart: Multipart,
 ) -> Response {
     let Some(actor) = &page.actor else { return Redirect::to("/login").into_response() };
-    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut file: Option<(String, Bytes)> = None;
     let mut csrf = String::new();
     loop {
         match multipart.next_field().await {
@@ -334,7 +334,7 @@ async fn upload(
                 let file_name = field.file_name().unwrap_or_default().to_ascii_lowercase();
                 match field.bytes().await {
                     Ok(bytes) if name == "csrf_token" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
-                    Ok(bytes) if name == "file" => file = Some((file_name, bytes.to_vec())),
+                    Ok(bytes) if name == "file" => file = Some((file_name, bytes)),
                     Ok(_) => {}
                     Err(e) => return render_detail(&state, &page, &code, None, Some(e.body_text())).await,
                 }
@@ -351,7 +351,7 @@ async fn upload(
         return render_detail(&state, &page, &code, None, Some(problem)).await;
     };
     let format = if name.ends_with(".json") { DataFormat::Json } else { DataFormat::Csv };
-    match super::upload(&state.store, &state.exchange, &actor.principal, &code, format, &bytes).await {
+    match super::upload(&state.store, &state.exchange, &actor.principal, &code, format, bytes).await {
         Ok(view) => {
             let notice = format!("{} {} {}", page.pick("已载入", "Loaded"), view.row_count, page.pick("行", "rows"));
             render_detail(&state, &page, &code, Some(notice), None).await

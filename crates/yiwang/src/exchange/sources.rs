@@ -31,12 +31,12 @@ pub async fn fetch(
             let mut conn = store.pool().acquire().await?;
             match fetch {
                 Fetch::Lookup(key) => {
-                    let row = store::row_by_key(&mut conn, resource.id, key).await?;
+                    let row = store::row_by_key(&mut conn, resource.row_set, key).await?;
                     Ok((row.into_iter().filter_map(|d| parse_object(&d)).collect(), None))
                 }
                 Fetch::Query { filters, limit, offset } => {
                     let query = RowQuery {
-                        resource_id: resource.id,
+                        row_set: resource.row_set,
                         column: Column::Data,
                         filters,
                         q: None,

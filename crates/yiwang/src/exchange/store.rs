@@ -70,6 +70,7 @@ struct ResourceRow {
     document: String,
     version: i64,
     row_count: i64,
+    row_set: Option<i64>,
     data_loaded_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
@@ -87,6 +88,7 @@ impl ResourceRow {
             input,
             version: self.version,
             row_count: self.row_count,
+            row_set: self.row_set,
             data_loaded_at: self.data_loaded_at,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -95,7 +97,7 @@ impl ResourceRow {
 }
 
 const RESOURCE_COLUMNS: &str = "SELECT r.id, r.uuid, r.department_id, d.name AS department_name, r.document, r.version,
-        r.row_count, r.data_loaded_at, r.created_at, r.updated_at
+        r.row_count, r.row_set, r.data_loaded_at, r.created_at, r.updated_at
  FROM exchange_resources r JOIN departments d ON d.id = r.department_id";
 
 pub async fn resource_by_code(conn: &mut Conn, code: &str) -> Result<Option<Resource>, ExchangeError> {
@@ -126,20 +128,20 @@ pub async fn resources(conn: &mut Conn, open_only: bool) -> Result<Vec<Resource>
     rows.into_iter().map(ResourceRow::parse).collect()
 }
 
-/// Every stored row's data, in order.
-pub async fn all_rows(conn: &mut Conn, resource_id: i64) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT data FROM exchange_rows WHERE resource_id = $1 ORDER BY row_no")
-        .bind(resource_id)
+/// Every row's data of a row set (none: no rows), in order.
+pub async fn all_rows(conn: &mut Conn, row_set: Option<i64>) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT data FROM exchange_rows WHERE row_set = $1 ORDER BY row_no")
+        .bind(row_set)
         .fetch_all(conn)
         .await
 }
 
-/// Every stored row's public projection, in order (open data downloads).
-pub async fn all_open_rows(conn: &mut Conn, resource_id: i64) -> Result<Vec<(i64, String)>, sqlx::Error> {
+/// Every row's public projection of a row set (none: no rows), in order (open data downloads).
+pub async fn all_open_rows(conn: &mut Conn, row_set: Option<i64>) -> Result<Vec<(i64, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT row_no, open_data FROM exchange_rows WHERE resource_id = $1 AND open_data IS NOT NULL ORDER BY row_no",
+        "SELECT row_no, open_data FROM exchange_rows WHERE row_set = $1 AND open_data IS NOT NULL ORDER BY row_no",
     )
-    .bind(resource_id)
+    .bind(row_set)
     .fetch_all(conn)
     .await
 }
@@ -147,20 +149,29 @@ pub async fn all_open_rows(conn: &mut Conn, resource_id: i64) -> Result<Vec<(i64
 /// Rows per multi-row insert: 5 parameters each stays far below both backends' limits.
 const ROWS_PER_INSERT: usize = 500;
 
-/// Replaces a resource's rows (none for a source that is not a dataset) and bumps its version.
-pub async fn replace_rows(
+/// A new, empty row set of a resource, `loading` until [`switch_row_set`] makes it live.
+pub async fn new_row_set(conn: &mut Conn, resource_id: i64, now: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO exchange_row_sets (resource_id, state, created_at) VALUES ($1, 'loading', $2) RETURNING id",
+    )
+    .bind(resource_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+/// Writes `rows` into a row set, numbered from `first_row_no`.
+pub async fn insert_rows(
     conn: &mut Conn,
-    resource_id: i64,
+    row_set: i64,
     resource: &ResourceInput,
     rows: &[Row],
-    now: i64,
-) -> Result<(), ExchangeError> {
-    sqlx::query("DELETE FROM exchange_rows WHERE resource_id = $1").bind(resource_id).execute(&mut *conn).await?;
-    sqlx::query("DELETE FROM exchange_row_values WHERE resource_id = $1").bind(resource_id).execute(&mut *conn).await?;
+    first_row_no: i64,
+) -> Result<(), sqlx::Error> {
     let open = resource.open_type == super::model::OpenType::Open;
     for (chunk_no, chunk) in rows.chunks(ROWS_PER_INSERT).enumerate() {
         let sql = format!(
-            "INSERT INTO exchange_rows (resource_id, row_no, key_value, data, open_data) VALUES {}",
+            "INSERT INTO exchange_rows (row_set, row_no, key_value, data, open_data) VALUES {}",
             value_rows(Backend::of(conn), chunk.len(), 5)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -168,57 +179,178 @@ pub async fn replace_rows(
             let data = serde_json::Value::Object(row.data.clone()).to_string();
             let open_data = open.then(|| serde_json::Value::Object(row.open_projection(resource)).to_string());
             query = query
-                .bind(resource_id)
-                .bind((chunk_no * ROWS_PER_INSERT + i + 1) as i64)
+                .bind(row_set)
+                .bind(first_row_no + (chunk_no * ROWS_PER_INSERT + i) as i64)
                 .bind(row.key.clone())
                 .bind(data)
                 .bind(open_data);
         }
         query.execute(&mut *conn).await?;
     }
-    let numbered: Vec<(i64, &Map<String, Value>)> =
-        rows.iter().enumerate().map(|(i, row)| (i as i64 + 1, &row.data)).collect();
-    index_rows(conn, resource_id, &numbered).await?;
+    Ok(())
+}
+
+/// Makes `row_set` (none: no rows) the set a resource serves, retires the one it served, and
+/// bumps the resource's version. Locks the resource's row first (on PostgreSQL), so of two
+/// uploads switching at once the second retires the set the first made live.
+pub async fn switch_row_set(
+    conn: &mut Conn,
+    resource_id: i64,
+    row_set: Option<i64>,
+    row_count: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let lock = match Backend::of(conn) {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let replaced: Option<i64> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT row_set FROM exchange_resources WHERE id = $1{lock}")))
+            .bind(resource_id)
+            .fetch_one(&mut *conn)
+            .await?;
     sqlx::query(
-        "UPDATE exchange_resources SET row_count = $2, data_loaded_at = $3, version = version + 1, updated_at = $3,
-                rows_indexed = 1
+        "UPDATE exchange_resources SET row_set = $2, row_count = $3, data_loaded_at = $4, version = version + 1,
+                updated_at = $4, rows_indexed = 1
          WHERE id = $1",
     )
     .bind(resource_id)
-    .bind(rows.len() as i64)
+    .bind(row_set)
+    .bind(row_count)
     .bind(now)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    if let Some(replaced) = replaced.filter(|r| Some(*r) != row_set) {
+        sqlx::query("UPDATE exchange_row_sets SET state = 'retired', retired_at = $2 WHERE id = $1")
+            .bind(replaced)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(row_set) = row_set {
+        sqlx::query("UPDATE exchange_row_sets SET state = 'live' WHERE id = $1").bind(row_set).execute(conn).await?;
+    }
     Ok(())
+}
+
+/// Retires a row set an upload could not finish, so the cleanup job deletes it.
+pub async fn abandon_row_set(conn: &mut Conn, row_set: i64, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE exchange_row_sets SET state = 'retired', retired_at = $2 WHERE id = $1 AND state = 'loading'")
+        .bind(row_set)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Replaces a resource's rows (none for a source that is not a dataset) within the caller's
+/// transaction: for an edit, whose new fields and rechecked rows must change together.
+pub async fn replace_rows(
+    conn: &mut Conn,
+    resource_id: i64,
+    resource: &ResourceInput,
+    rows: &[Row],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return switch_row_set(conn, resource_id, None, 0, now).await;
+    }
+    let row_set = new_row_set(conn, resource_id, now).await?;
+    insert_rows(conn, row_set, resource, rows, 1).await?;
+    for field in indexed_fields(rows) {
+        insert_index_entries(conn, row_set, field, &index_entries(rows, 1, field)).await?;
+    }
+    switch_row_set(conn, resource_id, Some(row_set), rows.len() as i64, now).await
 }
 
 /// Index entries per multi-row insert (4 parameters each).
 const VALUES_PER_INSERT: usize = 1000;
 
-/// Writes the row index entries of a resource's rows `(row number, data)`.
-async fn index_rows(conn: &mut Conn, resource_id: i64, rows: &[(i64, &Map<String, Value>)]) -> Result<(), sqlx::Error> {
-    let fields: std::collections::BTreeSet<&str> =
-        rows.iter().flat_map(|(_, data)| data.keys().map(String::as_str)).collect();
-    // A field at a time, in index order: only one field's entries are held at once, and the
-    // inserts fill the index's pages one after the other (2.7 million entries went in 5.8 s
-    // sorted, 8.6 s in row order, in SQLite alone).
-    for field in fields {
-        let mut entries: Vec<(String, i64)> =
-            rows.iter().filter_map(|(row_no, data)| Some((dataset::indexed(data.get(field)?)?, *row_no))).collect();
-        entries.sort_unstable();
-        for chunk in entries.chunks(VALUES_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO exchange_row_values (resource_id, field, value, row_no) VALUES {}",
-                value_rows(Backend::of(conn), chunk.len(), 4)
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (value, row_no) in chunk {
-                query = query.bind(resource_id).bind(field).bind(value.as_str()).bind(*row_no);
-            }
-            query.execute(&mut *conn).await?;
+/// The fields the row index holds entries of, for `rows`.
+pub fn indexed_fields(rows: &[Row]) -> std::collections::BTreeSet<&str> {
+    rows.iter().flat_map(|row| row.data.keys().map(String::as_str)).collect()
+}
+
+/// The index entries `(value, row number)` of one field of `rows` (numbered from
+/// `first_row_no`), in index order: a field at a time, so only one field's entries are held at
+/// once, and sorted, so the inserts fill the index's pages one after the other (2.7 million
+/// entries went in 5.8 s sorted, 8.6 s in row order, in SQLite alone).
+pub fn index_entries(rows: &[Row], first_row_no: i64, field: &str) -> Vec<(String, i64)> {
+    let mut entries: Vec<(String, i64)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, row)| Some((dataset::indexed(row.data.get(field)?)?, first_row_no + i as i64)))
+        .collect();
+    entries.sort_unstable();
+    entries
+}
+
+/// Writes index entries of one field of a row set.
+pub async fn insert_index_entries(
+    conn: &mut Conn,
+    row_set: i64,
+    field: &str,
+    entries: &[(String, i64)],
+) -> Result<(), sqlx::Error> {
+    for chunk in entries.chunks(VALUES_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO exchange_row_values (row_set, field, value, row_no) VALUES {}",
+            value_rows(Backend::of(conn), chunk.len(), 4)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (value, row_no) in chunk {
+            query = query.bind(row_set).bind(field).bind(value.as_str()).bind(*row_no);
         }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Row sets the cleanup job may delete: retired before `retired_before` (no node's cached copy
+/// of the resource reads them any more) or still loading since before `loading_before` (an upload
+/// that died).
+pub async fn row_sets_to_drop(
+    conn: &mut Conn,
+    retired_before: i64,
+    loading_before: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM exchange_row_sets WHERE (state = 'retired' AND retired_at < $1)
+            OR (state = 'loading' AND created_at < $2) ORDER BY id",
+    )
+    .bind(retired_before)
+    .bind(loading_before)
+    .fetch_all(conn)
+    .await
+}
+
+/// Deletes up to `limit` rows and `limit` index entries of a row set, and the set itself once it
+/// is empty; returns whether anything is left.
+pub async fn drop_row_set_part(conn: &mut Conn, row_set: i64, limit: i64) -> Result<bool, sqlx::Error> {
+    let rows = sqlx::query(
+        "DELETE FROM exchange_rows WHERE row_set = $1
+           AND row_no IN (SELECT row_no FROM exchange_rows WHERE row_set = $1 ORDER BY row_no LIMIT $2)",
+    )
+    .bind(row_set)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let entries = sqlx::query(
+        "DELETE FROM exchange_row_values WHERE row_set = $1 AND (field, value, row_no) IN
+           (SELECT field, value, row_no FROM exchange_row_values WHERE row_set = $1
+             ORDER BY field, value, row_no LIMIT $2)",
+    )
+    .bind(row_set)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if rows > 0 || entries > 0 {
+        return Ok(true);
+    }
+    sqlx::query("DELETE FROM exchange_row_sets WHERE id = $1 AND state <> 'live'").bind(row_set).execute(conn).await?;
+    Ok(false)
 }
 
 /// Resources whose rows were stored before the row index existed.
@@ -238,27 +370,41 @@ pub async fn index_stored_rows(conn: &mut Conn, resource_id: i64) -> Result<bool
     if claimed.rows_affected() == 0 {
         return Ok(false);
     }
+    let row_set: Option<i64> = sqlx::query_scalar("SELECT row_set FROM exchange_resources WHERE id = $1")
+        .bind(resource_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let Some(row_set) = row_set else { return Ok(true) };
     let mut after = 0;
     loop {
         let stored: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT row_no, data FROM exchange_rows WHERE resource_id = $1 AND row_no > $2 ORDER BY row_no LIMIT 5000",
+            "SELECT row_no, data FROM exchange_rows WHERE row_set = $1 AND row_no > $2 ORDER BY row_no LIMIT 5000",
         )
-        .bind(resource_id)
+        .bind(row_set)
         .bind(after)
         .fetch_all(&mut *conn)
         .await?;
         let Some((last, _)) = stored.last() else { return Ok(true) };
         after = *last;
-        let parsed: Vec<(i64, Map<String, Value>)> =
-            stored.into_iter().filter_map(|(n, data)| Some((n, serde_json::from_str(&data).ok()?))).collect();
-        let numbered: Vec<(i64, &Map<String, Value>)> = parsed.iter().map(|(n, data)| (*n, data)).collect();
-        index_rows(conn, resource_id, &numbered).await?;
+        let mut by_field: std::collections::BTreeMap<String, Vec<(String, i64)>> = Default::default();
+        for (row_no, data) in stored {
+            let Ok(data) = serde_json::from_str::<Map<String, Value>>(&data) else { continue };
+            for (field, value) in &data {
+                if let Some(indexed) = dataset::indexed(value) {
+                    by_field.entry(field.clone()).or_default().push((indexed, row_no));
+                }
+            }
+        }
+        for (field, mut entries) in by_field {
+            entries.sort_unstable();
+            insert_index_entries(conn, row_set, &field, &entries).await?;
+        }
     }
 }
 
-pub async fn row_by_key(conn: &mut Conn, resource_id: i64, key: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT data FROM exchange_rows WHERE resource_id = $1 AND key_value = $2")
-        .bind(resource_id)
+pub async fn row_by_key(conn: &mut Conn, row_set: Option<i64>, key: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT data FROM exchange_rows WHERE row_set = $1 AND key_value = $2")
+        .bind(row_set)
         .bind(key)
         .fetch_optional(conn)
         .await
@@ -272,7 +418,8 @@ pub enum Column {
 }
 
 pub struct RowQuery<'a> {
-    pub resource_id: i64,
+    /// None before the first upload: no rows.
+    pub row_set: Option<i64>,
     pub column: Column,
     /// Equality on declared fields (names already checked), with each field's type.
     pub filters: &'a [(String, FieldType, String)],
@@ -295,7 +442,7 @@ pub async fn rows_page(
         Column::Data => "data",
         Column::Open => "open_data",
     };
-    // $1 is the resource; each value bound after it gets the next number.
+    // $1 is the row set; each value bound after it gets the next number.
     let mut binds: Vec<String> = Vec::new();
     let mut bind = |value: String| {
         binds.push(value);
@@ -326,27 +473,27 @@ pub async fn rows_page(
     let and_on_rows: String = on_rows.iter().map(|c| format!(" AND {c}")).collect();
     let (page, count) = match in_index.split_first() {
         None => {
-            let from = format!("FROM exchange_rows r WHERE r.resource_id = $1 AND r.{column} IS NOT NULL{and_on_rows}");
+            let from = format!("FROM exchange_rows r WHERE r.row_set = $1 AND r.{column} IS NOT NULL{and_on_rows}");
             (format!("SELECT r.row_no, r.{column} {from} ORDER BY r.row_no {order}"), format!("SELECT COUNT(*) {from}"))
         }
         Some(((field, value), more)) => {
-            let mut matching = format!("v.resource_id = $1 AND v.field = {field} AND v.value = {value}");
+            let mut matching = format!("v.row_set = $1 AND v.field = {field} AND v.value = {value}");
             for (field, value) in more {
                 matching.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM exchange_row_values w WHERE w.resource_id = $1 AND w.field = {field}
+                    " AND EXISTS (SELECT 1 FROM exchange_row_values w WHERE w.row_set = $1 AND w.field = {field}
                        AND w.value = {value} AND w.row_no = v.row_no)"
                 ));
             }
             let joined = format!(
-                "FROM exchange_row_values v JOIN exchange_rows r ON r.resource_id = v.resource_id AND r.row_no = v.row_no
+                "FROM exchange_row_values v JOIN exchange_rows r ON r.row_set = v.row_set AND r.row_no = v.row_no
                  WHERE {matching} AND r.{column} IS NOT NULL{and_on_rows}"
             );
             let count = if on_rows.is_empty() {
-                // A resource's rows all have the column or none do (`replace_rows` writes them
+                // A row set's rows all have the column or none do (`insert_rows` writes them
                 // together), so the count reads the index alone and one row.
                 format!(
                     "SELECT COUNT(*) FROM exchange_row_values v WHERE {matching}
-                     AND EXISTS (SELECT 1 FROM exchange_rows r WHERE r.resource_id = $1 AND r.{column} IS NOT NULL)"
+                     AND EXISTS (SELECT 1 FROM exchange_rows r WHERE r.row_set = $1 AND r.{column} IS NOT NULL)"
                 )
             } else {
                 format!("SELECT COUNT(*) {joined}")
@@ -355,12 +502,12 @@ pub async fn rows_page(
         }
     };
     let page = format!("{page} LIMIT {} OFFSET {}", query.limit, query.offset);
-    let mut select = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(page)).bind(query.resource_id);
+    let mut select = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(page)).bind(query.row_set);
     for b in &binds {
         select = select.bind(b.clone());
     }
     let rows = select.fetch_all(&mut *conn).await?;
-    let mut total = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count)).bind(query.resource_id);
+    let mut total = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count)).bind(query.row_set);
     for b in binds {
         total = total.bind(b);
     }

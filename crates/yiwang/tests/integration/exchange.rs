@@ -851,3 +851,111 @@ async fn dataset_filters_are_answered_from_the_row_index_and_older_uploads_are_i
     assert_eq!(yiwang::exchange::index_rows_stored_before_the_index(&store).await.unwrap(), 0, "once");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_upload_is_written_beside_the_rows_served_and_replaced_rows_are_deleted_later() {
+    let app = TestApp::demo().await;
+    let steward = app.login("market_steward").await;
+    let store = app.state.store.clone();
+    let csv = |rows: usize, status: &str| {
+        let mut csv = String::from(
+            "credit_code,name,legal_representative,entity_type,registered_capital,established,address,status,phone\n",
+        );
+        for n in 0..rows {
+            csv.push_str(&format!(
+                "91440400MA{n:08},第{n}号公司,李四,有限责任公司,100,2020-01-01,珠海市香洲区景山路{n}号,{status},13900000000\n"
+            ));
+        }
+        csv
+    };
+    let sets_of = |state: &'static str| {
+        let store = store.clone();
+        async move {
+            let sets: Vec<i64> = sqlx::query_scalar(
+                "SELECT s.id FROM exchange_row_sets s JOIN exchange_resources r ON r.id = s.resource_id
+                 WHERE r.code = 'SCJ-FR-0001' AND s.state = $1 ORDER BY s.id",
+            )
+            .bind(state)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            sets
+        }
+    };
+    let rows_in = |set: i64| {
+        let store = store.clone();
+        async move {
+            let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM exchange_rows WHERE row_set = $1")
+                .bind(set)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM exchange_row_values WHERE row_set = $1")
+                .bind(set)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            (rows, entries)
+        }
+    };
+    let first = sets_of("live").await;
+    assert_eq!(first.len(), 1, "the demo data is one live set");
+
+    // More rows than one transaction of the upload writes: numbered on across its parts.
+    let uploaded = steward.post_text("/api/exchange/resources/SCJ-FR-0001/data", "text/csv", csv(4_500, "存续")).await;
+    assert_eq!(uploaded.status(), 200, "{}", uploaded.text().await.unwrap());
+    let live = sets_of("live").await;
+    assert_eq!((sets_of("retired").await, live.len()), (first.clone(), 1), "the demo set is replaced");
+    assert_eq!(rows_in(live[0]).await.0, 4_500);
+    let resource_id: String = ckan(&app, "/api/3/action/package_show?id=scj-fr-0001").await.1["result"]["resources"][0]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let filters: String = form_urlencoded::byte_serialize(r#"{"name":"第4321号公司"}"#.as_bytes()).collect();
+    let (status, found) =
+        ckan(&app, &format!("/api/3/action/datastore_search?resource_id={resource_id}&filters={filters}")).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["result"]["total"], 1, "{found}");
+    assert_eq!(found["result"]["records"][0]["_id"], 4_322, "{found}");
+
+    // An upload that died while writing leaves a loading set; a bad upload writes no set at all.
+    let now = chrono::Utc::now();
+    let resource: i64 = sqlx::query_scalar("SELECT id FROM exchange_resources WHERE code = 'SCJ-FR-0001'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let dead: i64 = sqlx::query_scalar(
+        "INSERT INTO exchange_row_sets (resource_id, state, created_at) VALUES ($1, 'loading', $2) RETURNING id",
+    )
+    .bind(resource)
+    .bind(now.timestamp_millis())
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO exchange_rows (row_set, row_no, key_value, data) VALUES ($1, 1, 'X', '{}')")
+        .bind(dead)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let duplicate = "credit_code,name\nC1,甲\nC1,乙\n";
+    let bad = steward.post_text("/api/exchange/resources/SCJ-FR-0001/data", "text/csv", duplicate.into()).await;
+    expect_error(bad, 422, "invalid_exchange", Some("rows[2].credit_code")).await;
+    assert_eq!(sets_of("loading").await, vec![dead]);
+
+    // Replaced rows stay while a node may still read them; then they go, in parts.
+    let drop = |at: chrono::DateTime<chrono::Utc>| yiwang::exchange::drop_row_sets(&store, at);
+    assert_eq!(drop(now).await.unwrap(), 0);
+    assert!(rows_in(first[0]).await.0 > 0);
+    assert_eq!(drop(now + chrono::TimeDelta::minutes(11)).await.unwrap(), 1, "the replaced set");
+    assert_eq!((rows_in(first[0]).await, sets_of("retired").await), ((0, 0), vec![]));
+    assert_eq!(drop(now + chrono::TimeDelta::hours(7)).await.unwrap(), 1, "the dead upload's set");
+    assert_eq!((rows_in(dead).await, sets_of("loading").await), ((0, 0), vec![]));
+    let (rows, entries) = rows_in(live[0]).await;
+    assert_eq!(rows, 4_500, "the live set is untouched");
+    assert_eq!(entries, 4_500 * 9, "nine fields of each row in the index");
+    let (_, again) =
+        ckan(&app, &format!("/api/3/action/datastore_search?resource_id={resource_id}&filters={filters}")).await;
+    assert_eq!(again["result"]["total"], 1, "{again}");
+    app.stop().await;
+}

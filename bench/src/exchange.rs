@@ -193,7 +193,7 @@ pub async fn gateway(clients: usize, seconds: f64, database_url: Option<String>)
 
     // The direct path: the same row, by the same key, from the same database, over HTTP.
     let store = server.state.store.clone();
-    let resource_id: i64 = sqlx::query_scalar("SELECT id FROM exchange_resources WHERE code = 'GA-RK-0001'")
+    let row_set: i64 = sqlx::query_scalar("SELECT row_set FROM exchange_resources WHERE code = 'GA-RK-0001'")
         .fetch_one(store.pool())
         .await
         .expect("resource");
@@ -203,8 +203,8 @@ pub async fn gateway(clients: usize, seconds: f64, database_url: Option<String>)
             let store = store.clone();
             async move {
                 let row: Option<String> =
-                    sqlx::query_scalar("SELECT data FROM exchange_rows WHERE resource_id = $1 AND key_value = $2")
-                        .bind(resource_id)
+                    sqlx::query_scalar("SELECT data FROM exchange_rows WHERE row_set = $1 AND key_value = $2")
+                        .bind(row_set)
                         .bind(key)
                         .fetch_optional(store.pool())
                         .await

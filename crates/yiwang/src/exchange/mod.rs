@@ -339,11 +339,11 @@ async fn load_row_set(
         store::insert_rows(&mut tx, row_set, input, part, (n * ROWS_PER_LOAD) as i64 + 1).await?;
         tx.commit().await?;
     }
-    let fields: Vec<String> = store::indexed_fields(rows).into_iter().map(str::to_owned).collect();
+    let fields: Vec<String> = store::indexed_fields(&store::numbered(rows)).into_iter().map(str::to_owned).collect();
     for field in fields {
         // Sorting a field's entries of 200,000 rows takes 30-70 ms: not on a thread serving requests.
         let (all, name) = (rows.clone(), field.clone());
-        let entries = tokio::task::spawn_blocking(move || store::index_entries(&all, 1, &name))
+        let entries = tokio::task::spawn_blocking(move || store::index_entries(&store::numbered(&all), &name))
             .await
             .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?;
         for part in entries.chunks(ENTRIES_PER_LOAD) {
@@ -357,9 +357,9 @@ async fn load_row_set(
 
 /// How long a replaced row set is kept: longer than any node caches the resource that pointed to
 /// it ([`gateway::CACHE_TTL`]) and than a download that started before the switch takes.
-pub const RETIRED_ROWS_KEPT: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+const RETIRED_ROWS_KEPT: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 /// After how long a row set still loading belongs to an upload that died.
-pub const LOADING_ROWS_ABANDONED: chrono::TimeDelta = chrono::TimeDelta::hours(6);
+const LOADING_ROWS_ABANDONED: chrono::TimeDelta = chrono::TimeDelta::hours(6);
 /// Rows (and index entries) deleted per transaction.
 const ROWS_PER_DROP: i64 = 5_000;
 

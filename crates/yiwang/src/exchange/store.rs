@@ -257,32 +257,43 @@ pub async fn replace_rows(
     }
     let row_set = new_row_set(conn, resource_id, now).await?;
     insert_rows(conn, row_set, resource, rows, 1).await?;
-    for field in indexed_fields(rows) {
-        insert_index_entries(conn, row_set, field, &index_entries(rows, 1, field)).await?;
-    }
+    index_rows(conn, row_set, &numbered(rows)).await?;
     switch_row_set(conn, resource_id, Some(row_set), rows.len() as i64, now).await
 }
 
 /// Index entries per multi-row insert (4 parameters each).
 const VALUES_PER_INSERT: usize = 1000;
 
-/// The fields the row index holds entries of, for `rows`.
-pub fn indexed_fields(rows: &[Row]) -> std::collections::BTreeSet<&str> {
-    rows.iter().flat_map(|row| row.data.keys().map(String::as_str)).collect()
+/// A row as the row index reads it: its number in its set and its data.
+pub type Numbered<'a> = (i64, &'a Map<String, Value>);
+
+/// Rows numbered from 1, as an upload stores them.
+pub fn numbered(rows: &[Row]) -> Vec<Numbered<'_>> {
+    rows.iter().enumerate().map(|(i, row)| (i as i64 + 1, &row.data)).collect()
 }
 
-/// The index entries `(value, row number)` of one field of `rows` (numbered from
-/// `first_row_no`), in index order: a field at a time, so only one field's entries are held at
-/// once, and sorted, so the inserts fill the index's pages one after the other (2.7 million
-/// entries went in 5.8 s sorted, 8.6 s in row order, in SQLite alone).
-pub fn index_entries(rows: &[Row], first_row_no: i64, field: &str) -> Vec<(String, i64)> {
-    let mut entries: Vec<(String, i64)> = rows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, row)| Some((dataset::indexed(row.data.get(field)?)?, first_row_no + i as i64)))
-        .collect();
+/// The fields the row index holds entries of, for `rows`.
+pub fn indexed_fields<'a>(rows: &[Numbered<'a>]) -> std::collections::BTreeSet<&'a str> {
+    rows.iter().flat_map(|(_, data)| data.keys().map(String::as_str)).collect()
+}
+
+/// The index entries `(value, row number)` of one field of `rows`, in index order: a field at a
+/// time, so only one field's entries are held at once, and sorted, so the inserts fill the index's
+/// pages one after the other (2.7 million entries went in 5.8 s sorted, 8.6 s in row order, in
+/// SQLite alone).
+pub fn index_entries(rows: &[Numbered<'_>], field: &str) -> Vec<(String, i64)> {
+    let mut entries: Vec<(String, i64)> =
+        rows.iter().filter_map(|(row_no, data)| Some((dataset::indexed(data.get(field)?)?, *row_no))).collect();
     entries.sort_unstable();
     entries
+}
+
+/// Writes the row index entries of `rows` of a row set, every field, in the caller's transaction.
+async fn index_rows(conn: &mut Conn, row_set: i64, rows: &[Numbered<'_>]) -> Result<(), sqlx::Error> {
+    for field in indexed_fields(rows) {
+        insert_index_entries(conn, row_set, field, &index_entries(rows, field)).await?;
+    }
+    Ok(())
 }
 
 /// Writes index entries of one field of a row set.
@@ -386,19 +397,10 @@ pub async fn index_stored_rows(conn: &mut Conn, resource_id: i64) -> Result<bool
         .await?;
         let Some((last, _)) = stored.last() else { return Ok(true) };
         after = *last;
-        let mut by_field: std::collections::BTreeMap<String, Vec<(String, i64)>> = Default::default();
-        for (row_no, data) in stored {
-            let Ok(data) = serde_json::from_str::<Map<String, Value>>(&data) else { continue };
-            for (field, value) in &data {
-                if let Some(indexed) = dataset::indexed(value) {
-                    by_field.entry(field.clone()).or_default().push((indexed, row_no));
-                }
-            }
-        }
-        for (field, mut entries) in by_field {
-            entries.sort_unstable();
-            insert_index_entries(conn, row_set, &field, &entries).await?;
-        }
+        let parsed: Vec<(i64, Map<String, Value>)> =
+            stored.into_iter().filter_map(|(n, data)| Some((n, serde_json::from_str(&data).ok()?))).collect();
+        let numbered: Vec<Numbered<'_>> = parsed.iter().map(|(n, data)| (*n, data)).collect();
+        index_rows(conn, row_set, &numbered).await?;
     }
 }
 

@@ -82,16 +82,29 @@ async fn load(
     headers: impl Fn(usize) -> Vec<(String, String)>,
     urls: impl Fn(usize) -> String + Clone + Send + 'static,
 ) -> (f64, f64, usize) {
+    let pause = tokio::time::sleep(Duration::from_secs_f64(seconds));
+    let (all, elapsed, ()) = latencies_until(clients, headers, urls, pause).await;
+    (all.len() as f64 / elapsed, crate::percentile(&all, 0.99), all.len())
+}
+
+/// Runs `clients` loops as [`load`] does until `done` finishes; returns every call's latency in
+/// ms, sorted, the seconds the loops ran, and what `done` gave.
+async fn latencies_until<T>(
+    clients: usize,
+    headers: impl Fn(usize) -> Vec<(String, String)>,
+    urls: impl Fn(usize) -> String + Clone + Send + 'static,
+    done: impl std::future::Future<Output = T>,
+) -> (Vec<f64>, f64, T) {
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().expect("client");
-    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = tokio::task::JoinSet::new();
     let started = Instant::now();
     for c in 0..clients {
-        let (client, headers, urls) = (client.clone(), headers(c), urls.clone());
+        let (client, headers, urls, stop) = (client.clone(), headers(c), urls.clone(), stop.clone());
         tasks.spawn(async move {
             let mut latencies = Vec::new();
             let mut i = c * 7919;
-            while Instant::now() < until {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let mut request = client.get(urls(i));
                 for (k, v) in &headers {
                     request = request.header(k, v);
@@ -106,13 +119,15 @@ async fn load(
             latencies
         });
     }
+    let outcome = done.await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut all = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        all.extend(done.expect("client"));
+    while let Some(finished) = tasks.join_next().await {
+        all.extend(finished.expect("client"));
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
-    (all.len() as f64 / elapsed, crate::percentile(&all, 0.99), all.len())
+    (all, elapsed, outcome)
 }
 
 fn round(x: f64) -> f64 {
@@ -273,54 +288,24 @@ pub async fn upload_stall(clients: usize, rows: usize, database_url: Option<Stri
             n % 3000
         ));
     }
-    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().expect("client");
-    let lookups = |until: std::sync::Arc<std::sync::atomic::AtomicBool>| {
-        let mut tasks = tokio::task::JoinSet::new();
-        for c in 0..clients {
-            let (client, token, base, until) = (client.clone(), apps[c % APPS].1.clone(), base.clone(), until.clone());
-            tasks.spawn(async move {
-                let mut latencies = Vec::new();
-                let mut i = c * 7919;
-                while !until.load(std::sync::atomic::Ordering::Relaxed) {
-                    let sent = Instant::now();
-                    let response =
-                        client.get(gateway_lookup(&base, i)).bearer_auth(&token).send().await.expect("lookup");
-                    assert_eq!(response.status(), 200);
-                    response.bytes().await.expect("body");
-                    latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
-                    i += 1;
-                }
-                latencies
-            });
-        }
-        tasks
+    let headers = |c: usize| vec![("authorization".to_owned(), format!("Bearer {}", apps[c % APPS].1))];
+    let lookups = {
+        let base = base.clone();
+        move |i| gateway_lookup(&base, i)
     };
-    let summary = |mut all: Vec<f64>| {
-        all.sort_by(f64::total_cmp);
+    let summary = |all: Vec<f64>| {
         json!({"calls": all.len(), "p99_ms": round(crate::percentile(&all, 0.99)),
                "max_ms": round(all.last().copied().unwrap_or_default())})
     };
-    let collect = |mut tasks: tokio::task::JoinSet<Vec<f64>>| async move {
-        let mut all = Vec::new();
-        while let Some(done) = tasks.join_next().await {
-            all.extend(done.expect("client"));
-        }
-        all
+    let pause = tokio::time::sleep(Duration::from_secs(5));
+    let (quiet, _, ()) = latencies_until(clients, headers, lookups.clone(), pause).await;
+    let uploading = async {
+        let started = Instant::now();
+        upload(&base, "market_steward", "SCJ-FR-0001", csv).await;
+        started.elapsed().as_secs_f64()
     };
-
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let quiet = lookups(stop.clone());
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let quiet = summary(collect(quiet).await);
-
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let during = lookups(stop.clone());
-    let started = Instant::now();
-    upload(&base, "market_steward", "SCJ-FR-0001", csv).await;
-    let upload_seconds = started.elapsed().as_secs_f64();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let during = summary(collect(during).await);
+    let (during, _, upload_seconds) = latencies_until(clients, headers, lookups, uploading).await;
+    let (quiet, during) = (summary(quiet), summary(during));
     emit(json!({
         "scenario": "upload-stall", "backend": backend, "clients": clients, "rows": rows,
         "upload_seconds": round(upload_seconds), "lookups_before": quiet, "lookups_during_upload": during,
